@@ -82,7 +82,8 @@ def resolve_database_url(url: str) -> str:
             return parsed.set(database=str(PROJECT_ROOT / database)).render_as_string(hide_password=False)
     elif parsed.get_backend_name() != "postgresql":
         raise ConfigError(
-            f"PORTAL_DATABASE_URL uses {parsed.get_backend_name()!r}; the portal supports sqlite and postgresql+psycopg."
+            f"PORTAL_DATABASE_URL uses {parsed.get_backend_name()!r}; "
+            "the portal supports sqlite and postgresql+psycopg."
         )
     return url
 
@@ -97,7 +98,7 @@ def validate_cookie_key(key: str) -> None:
     if len(key.encode()) < MIN_COOKIE_KEY_BYTES:
         raise ConfigError(
             f"PORTAL_COOKIE_KEY is {len(key.encode())} bytes long; it must be at least "
-            f"{MIN_COOKIE_KEY_BYTES}. Generate one with: python -c \"import secrets; print(secrets.token_urlsafe(48))\""
+            f'{MIN_COOKIE_KEY_BYTES}. Generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
         )
 
 

@@ -53,14 +53,14 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:  # noqa: ARG002
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}; pass a timezone-aware value")
         return value.astimezone(dt.UTC)
 
-    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:  # noqa: ARG002
         if value is None:
             return None
         if value.tzinfo is None:
@@ -157,9 +157,7 @@ class Customer(Base):
 
     addresses: Mapped[list[Address]] = relationship(back_populates="customer", order_by="Address.id")
 
-    __table_args__ = (
-        CheckConstraint("discount_percent >= 0 AND discount_percent <= 100", name="discount_range"),
-    )
+    __table_args__ = (CheckConstraint("discount_percent >= 0 AND discount_percent <= 100", name="discount_range"),)
 
 
 class Address(Base):
@@ -200,9 +198,7 @@ class User(Base):
 
     customer: Mapped[Customer | None] = relationship()
 
-    __table_args__ = (
-        CheckConstraint("role = 'admin' OR customer_id IS NOT NULL", name="customer_user_has_customer"),
-    )
+    __table_args__ = (CheckConstraint("role = 'admin' OR customer_id IS NOT NULL", name="customer_user_has_customer"),)
 
 
 class SignInThrottle(Base):

@@ -1,0 +1,81 @@
+"""Entry point: page config, the sign-in gate and the menu for the signed-in user's role."""
+
+import logging
+
+import streamlit as st
+
+from portal.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, DEMO_CUSTOMER_PASSWORD, DEMO_CUSTOMER_USERNAME
+from portal.i18n import Formatter, translate
+from portal.ui import auth
+from portal.ui.app import get_config, get_database
+from portal.ui.context import build_request, choose_language, page_context, store_request
+from portal.ui.sidebar import cart_summary, customer_picker, language_picker
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+st.set_page_config(page_title="Portal", page_icon="📦", layout="wide")
+
+config = get_config()
+database = get_database()
+user = auth.resolve_user(database, config.cookie_key)
+language = choose_language(user)
+
+
+def t(key: str, **params: object) -> str:
+    return translate(language, key, **params)
+
+
+customer_pages = [
+    st.Page("app_pages/home.py", title=t("nav.home"), icon="🏠", url_path="home", default=True),
+    st.Page("app_pages/products.py", title=t("nav.products"), icon="📦", url_path="products"),
+    st.Page("app_pages/orders.py", title=t("nav.orders"), icon="📄", url_path="orders"),
+    st.Page("app_pages/backorders.py", title=t("nav.backorders"), icon="⏳", url_path="backorders"),
+    st.Page("app_pages/current_order.py", title=t("nav.current_order"), icon="🛒", url_path="current-order"),
+    st.Page("app_pages/sign_out.py", title=t("nav.sign_out"), icon="🚪", url_path="sign-out"),
+]
+admin_pages = [
+    st.Page("app_pages/admin.py", title=t("nav.admin"), icon="🛠️", url_path="admin"),
+]
+
+if user is None:
+    # Every page is registered but hidden, so a deep link shows the login form instead of
+    # "Page not found", and nothing of any page runs.
+    st.navigation([*customer_pages, *admin_pages], position="hidden")
+    with st.sidebar:
+        language_picker(database, None, language, "🌐")
+    st.title(t("login.welcome"))
+    user = auth.login_form(database, config.cookie_key, t)
+    if config.demo and user is None:
+        st.info(
+            t(
+                "login.demo_accounts",
+                customer=DEMO_CUSTOMER_USERNAME,
+                customer_password=DEMO_CUSTOMER_PASSWORD,
+                admin=DEMO_ADMIN_USERNAME,
+                admin_password=DEMO_ADMIN_PASSWORD,
+            )
+        )
+    if user is None:
+        st.stop()
+    if st.session_state.get("language"):
+        auth.store_language(database, user, st.session_state["language"])
+    st.rerun()
+
+auth.confirm_cookie(database, config.cookie_key, user)
+if user.is_admin:
+    navigation = st.navigation({t("nav.section_portal"): customer_pages, t("nav.section_admin"): admin_pages})
+else:
+    navigation = st.navigation(customer_pages)
+
+with st.sidebar:
+    if user.is_admin:
+        customer_picker(database, Formatter(language))
+    language_picker(database, user, language, "🌐")
+    summary_slot = st.container()
+
+request = build_request(database, user, language)
+store_request(request)
+navigation.run()
+
+with summary_slot:
+    cart_summary(page_context())

@@ -1,0 +1,124 @@
+"""Products: the customer's catalogue with search, paging and a detail view per product."""
+
+import streamlit as st
+
+from portal import cart, catalog
+from portal.errors import NotFound
+from portal.text import escape_markdown
+from portal.ui.context import page_context, require_customer, show_flash
+from portal.ui.widgets import add_to_order_ui, in_order_badge, stock_label
+
+CURSORS_KEY = "catalog_cursors"
+
+context = page_context()
+customer = require_customer(context)
+show_flash()
+
+
+def reset_paging() -> None:
+    st.session_state[CURSORS_KEY] = [None]
+
+
+def show_detail(sku: str) -> None:
+    st.page_link("app_pages/products.py", label=context.t("products.back"), icon="⬅️")
+    try:
+        if not catalog.looks_like_sku(sku):
+            raise NotFound("product")
+        with context.database.read() as session:
+            detail = catalog.get_product(session, customer, sku)
+            image = catalog.product_image(session, customer, detail.row.id) if detail.has_image else None
+            in_order = cart.cart_quantities(session, context.user.id, customer.customer_id).get(detail.row.id)
+    except NotFound:
+        st.warning(context.t("error.not_found"))
+        return
+
+    row = detail.row
+    st.title(escape_markdown(row.name))
+    photo_column, info_column = st.columns([1, 2])
+    with photo_column:
+        if image:
+            st.image(image, width="stretch")
+        else:
+            st.markdown("# 📷")
+            st.caption(context.t("products.no_photo"))
+    with info_column:
+        st.markdown(f"**{context.t('products.sku')}:** {escape_markdown(row.sku)}")
+        if row.ean:
+            st.markdown(f"**{context.t('products.ean')}:** {escape_markdown(row.ean)}")
+        if row.product_group:
+            st.markdown(f"**{context.t('products.group')}:** {escape_markdown(row.product_group)}")
+        st.markdown(f"### {escape_markdown(context.fmt.unit_price(row.unit_price))}")
+        st.caption(context.t("products.per_unit_excl_vat", unit=escape_markdown(row.unit)))
+        for from_quantity, price in detail.tiers:
+            st.caption(
+                context.t(
+                    "products.volume_price",
+                    quantity=from_quantity,
+                    price=escape_markdown(context.fmt.unit_price(price)),
+                )
+            )
+        st.caption(context.t("products.vat_rate", rate=context.fmt.percent(row.vat_rate)))
+        label = stock_label(context, row.stock, row.unit)
+        if label:
+            st.markdown(label)
+        if row.min_quantity > 1 or row.order_multiple > 1:
+            st.caption(context.t("products.quantity_rules", minimum=row.min_quantity, multiple=row.order_multiple))
+        add_to_order_ui(context, row, "detail")
+        in_order_badge(in_order)
+    if detail.description:
+        st.divider()
+        st.text(detail.description)
+
+
+def show_list() -> None:
+    st.title(context.t("products.title"))
+    st.text_input(
+        context.t("products.search"),
+        key="product_search",
+        placeholder=context.t("products.search_placeholder"),
+        on_change=reset_paging,
+        max_chars=catalog.MAX_SEARCH_LENGTH,
+    )
+    cursors = st.session_state.setdefault(CURSORS_KEY, [None])
+    after = tuple(cursors[-1]) if cursors[-1] is not None else None
+
+    with context.database.read() as session:
+        page = catalog.search_products(session, customer, st.session_state.get("product_search", ""), after)
+        in_order = cart.cart_quantities(session, context.user.id, customer.customer_id)
+
+    if not page.rows:
+        st.info(context.t("products.none_found"))
+    widths = [1.2, 4, 1.4, 1.6, 1.8, 0.8]
+    header = st.columns(widths)
+    for column, key in zip(header, ("sku", "name", "price", "stock", "add", "in_order"), strict=True):
+        column.caption(context.t(f"products.column_{key}"))
+    for row in page.rows:
+        sku_column, name_column, price_column, stock_column, add_column, badge_column = st.columns(
+            widths, vertical_alignment="center"
+        )
+        sku_column.text(row.sku)
+        name_column.page_link(
+            "app_pages/products.py", label=escape_markdown(row.name), query_params={"product": row.sku}
+        )
+        price_column.text(context.fmt.unit_price(row.unit_price))
+        stock_column.markdown(stock_label(context, row.stock, row.unit) or " ")
+        with add_column:
+            add_to_order_ui(context, row, "list")
+        with badge_column:
+            in_order_badge(in_order.get(row.id))
+
+    previous_column, position_column, next_column = st.columns([1, 2, 1])
+    if len(cursors) > 1 and previous_column.button(context.t("paging.previous"), key="catalog_previous"):
+        cursors.pop()
+        st.rerun()
+    position_column.caption(context.t("paging.page", number=len(cursors)))
+    if page.next_cursor is not None and next_column.button(context.t("paging.next"), key="catalog_next"):
+        cursors.append(list(page.next_cursor))
+        st.rerun()
+
+
+selected = st.query_params.get("product")
+if selected:
+    show_detail(selected)
+else:
+    show_list()

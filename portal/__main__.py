@@ -1,0 +1,7 @@
+"""`python -m portal`: operator commands."""
+
+import sys
+
+from portal.cli import main
+
+sys.exit(main())

@@ -1,0 +1,275 @@
+"""What a customer may see and order: assortment, prices, free stock and search."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, Select, and_, exists, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from portal.errors import NotFound
+from portal.models import (
+    AssortmentItem,
+    AssortmentMode,
+    Customer,
+    PriceListItem,
+    Product,
+    ProductImage,
+    StockDisplay,
+)
+from portal.pricing import PriceTier, customer_unit_price
+from portal.settings import load_settings
+
+PAGE_SIZE = 50
+# FTS5's trigram tokenizer and pg_trgm index substrings of three characters or more.
+MIN_INDEXED_TERM_LENGTH = 3
+MAX_SEARCH_LENGTH = 100
+
+
+def normalize_search_text(value: str) -> str:
+    """Lower-case, strip accents and fold white space: 'CRÈME  Brûlée' -> 'creme brulee'."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(stripped.casefold().split())
+
+
+def product_search_text(sku: str, ean: str | None, name: str) -> str:
+    return normalize_search_text(" ".join(part for part in (sku, ean or "", name) if part))
+
+
+@dataclass(frozen=True)
+class CustomerContext:
+    """The customer whose catalogue is shown, and the settings that shape it."""
+
+    customer_id: int
+    assortment_mode: AssortmentMode
+    price_list_id: int | None
+    discount_percent: Decimal
+    stock_display: StockDisplay
+    low_stock_threshold: int
+
+
+def load_customer_context(session: Session, customer_id: int) -> CustomerContext:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("customer")
+    settings = load_settings(session)
+    return CustomerContext(
+        customer_id=customer.id,
+        assortment_mode=customer.assortment_mode,
+        price_list_id=customer.price_list_id,
+        discount_percent=customer.discount_percent or Decimal(0),
+        stock_display=customer.stock_display or settings.stock_display,
+        low_stock_threshold=settings.low_stock_threshold,
+    )
+
+
+def visibility_filter(context: CustomerContext) -> ColumnElement[bool]:
+    """Condition on Product that is true for products the customer may see and order."""
+    condition = Product.active.is_(True)
+    if context.assortment_mode is AssortmentMode.SELECTION:
+        in_selection = exists().where(
+            AssortmentItem.customer_id == context.customer_id, AssortmentItem.product_id == Product.id
+        )
+        condition = and_(condition, in_selection)
+    return condition
+
+
+@dataclass(frozen=True)
+class StockInfo:
+    """Stock as the customer may see it: `quantity` for exact display, `level` otherwise."""
+
+    mode: StockDisplay
+    level: str  # in_stock, low or out
+    quantity: int | None
+
+
+def stock_info(context: CustomerContext, free: int) -> StockInfo:
+    if free <= 0:
+        level = "out"
+    elif free <= context.low_stock_threshold:
+        level = "low"
+    else:
+        level = "in_stock"
+    quantity = max(free, 0) if context.stock_display is StockDisplay.EXACT else None
+    return StockInfo(mode=context.stock_display, level=level, quantity=quantity)
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    id: int
+    sku: str
+    ean: str | None
+    name: str
+    product_group: str
+    unit: str
+    unit_price: Decimal
+    vat_rate: Decimal
+    min_quantity: int
+    order_multiple: int
+    free_stock: int
+    stock: StockInfo
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    rows: list[ProductRow]
+    # Keyset cursor (name, id) of the last row, present when a next page exists.
+    next_cursor: tuple[str, int] | None
+
+
+def price_tiers(session: Session, price_list_id: int | None, product_ids: Sequence[int]) -> dict[int, list[PriceTier]]:
+    """Return the price list's tiers per product, lowest minimum quantity first."""
+    if price_list_id is None or not product_ids:
+        return {}
+    rows = session.execute(
+        select(PriceListItem.product_id, PriceListItem.min_quantity, PriceListItem.unit_price)
+        .where(PriceListItem.price_list_id == price_list_id, PriceListItem.product_id.in_(product_ids))
+        .order_by(PriceListItem.product_id, PriceListItem.min_quantity)
+    )
+    tiers: dict[int, list[PriceTier]] = {}
+    for product_id, min_quantity, unit_price in rows:
+        tiers.setdefault(product_id, []).append(PriceTier(min_quantity, unit_price))
+    return tiers
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search_condition(session: Session, query: str) -> ColumnElement[bool] | None:
+    """Condition on Product matching every word of the query in SKU, EAN or name.
+
+    Words of three characters or more go through the search index (FTS5 trigram on
+    SQLite, pg_trgm on PostgreSQL). Shorter words only narrow the rows the indexed words
+    found; a query made of short words alone is matched by scanning in name order.
+    """
+    words = normalize_search_text(query[:MAX_SEARCH_LENGTH]).split()
+    if not words:
+        return None
+    indexed = [word for word in words if len(word) >= MIN_INDEXED_TERM_LENGTH]
+    conditions: list[ColumnElement[bool]] = []
+
+    if indexed and session.get_bind().dialect.name == "sqlite":
+        # Each word as an FTS5 string: a double quote inside is escaped by doubling it.
+        match = " AND ".join('"' + word.replace('"', '""') + '"' for word in indexed)
+        fts_ids = select(text("rowid")).select_from(text("products_fts")).where(text("products_fts MATCH :match"))
+        conditions.append(Product.id.in_(fts_ids.params(match=match)))
+        remaining = [word for word in words if word not in indexed]
+    else:
+        remaining = words
+    for word in remaining:
+        conditions.append(Product.search_text.like(f"%{_escape_like(word)}%", escape="\\"))
+    return and_(*conditions)
+
+
+def _base_query(session: Session, context: CustomerContext, query: str) -> Select[tuple[Product]]:
+    statement = select(Product).where(visibility_filter(context))
+    condition = _search_condition(session, query)
+    if condition is not None:
+        statement = statement.where(condition)
+    return statement
+
+
+def _rows(session: Session, context: CustomerContext, products: Sequence[Product]) -> list[ProductRow]:
+    tiers = price_tiers(session, context.price_list_id, [product.id for product in products])
+    rows = []
+    for product in products:
+        free = product.on_hand - product.allocated
+        rows.append(
+            ProductRow(
+                id=product.id,
+                sku=product.sku,
+                ean=product.ean,
+                name=product.name,
+                product_group=product.product_group,
+                unit=product.unit,
+                unit_price=customer_unit_price(
+                    product.list_price, tiers.get(product.id, []), context.discount_percent, product.min_quantity
+                ),
+                vat_rate=product.vat_rate,
+                min_quantity=product.min_quantity,
+                order_multiple=product.order_multiple,
+                free_stock=free,
+                stock=stock_info(context, free),
+            )
+        )
+    return rows
+
+
+def search_products(
+    session: Session,
+    context: CustomerContext,
+    query: str = "",
+    after: tuple[str, int] | None = None,
+    page_size: int = PAGE_SIZE,
+) -> ProductPage:
+    """Return one page of the customer's catalogue in name order, matching the query.
+
+    Paging is by keyset: pass the previous page's next_cursor as `after`, so page 1,000
+    costs what page 1 costs.
+    """
+    statement = _base_query(session, context, query)
+    if after is not None:
+        statement = statement.where(tuple_(Product.name, Product.id) > tuple_(*after))
+    statement = statement.order_by(Product.name, Product.id).limit(page_size + 1)
+    products = list(session.scalars(statement))
+
+    has_more = len(products) > page_size
+    products = products[:page_size]
+    next_cursor = (products[-1].name, products[-1].id) if has_more else None
+    return ProductPage(rows=_rows(session, context, products), next_cursor=next_cursor)
+
+
+@dataclass(frozen=True)
+class ProductDetail:
+    row: ProductRow
+    description: str
+    tiers: list[tuple[int, Decimal]]  # (from quantity, customer unit price)
+    has_image: bool
+
+
+def get_product(session: Session, context: CustomerContext, sku: str) -> ProductDetail:
+    """Return a product of the customer's catalogue by SKU; others raise NotFound."""
+    product = session.scalar(select(Product).where(Product.sku == sku, visibility_filter(context)))
+    if product is None:
+        raise NotFound("product")
+
+    row = _rows(session, context, [product])[0]
+    tiers = price_tiers(session, context.price_list_id, [product.id]).get(product.id, [])
+    customer_tiers = [
+        (tier.min_quantity, customer_unit_price(product.list_price, tiers, context.discount_percent, tier.min_quantity))
+        for tier in tiers
+        if tier.min_quantity > product.min_quantity
+    ]
+    has_image = session.scalar(select(ProductImage.product_id).where(ProductImage.product_id == product.id)) is not None
+    return ProductDetail(row=row, description=product.description, tiers=customer_tiers, has_image=has_image)
+
+
+def product_image(session: Session, context: CustomerContext, product_id: int, thumbnail: bool = False) -> bytes | None:
+    """Return a visible product's image bytes, or None."""
+    column = ProductImage.thumbnail if thumbnail else ProductImage.image
+    return session.scalar(
+        select(column)
+        .join(Product, Product.id == ProductImage.product_id)
+        .where(ProductImage.product_id == product_id, visibility_filter(context))
+    )
+
+
+def is_orderable(session: Session, context: CustomerContext, product_ids: Sequence[int]) -> set[int]:
+    """Return which of the product ids the customer may order now."""
+    if not product_ids:
+        return set()
+    return set(session.scalars(select(Product.id).where(Product.id.in_(product_ids), visibility_filter(context))))
+
+
+_SKU_PATTERN = re.compile(r"^[\w\-./ ]{1,64}$")
+
+
+def looks_like_sku(value: str) -> bool:
+    """Tell whether a URL parameter could be a SKU, so junk skips the database."""
+    return bool(_SKU_PATTERN.match(value))

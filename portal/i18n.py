@@ -1,0 +1,110 @@
+"""Dutch and English texts, and locale formats for numbers, money and dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tomllib
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+
+log = logging.getLogger(__name__)
+
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+LANGUAGES = ("nl", "en")
+DEFAULT_LANGUAGE = "en"
+# Babel locale per interface language: Dutch formats as in the Netherlands (€ 1.234,56),
+# English as in the UK (€1,234.56), both with the supplier's currency.
+BABEL_LOCALES = {"nl": "nl_NL", "en": "en_GB"}
+
+
+def _flatten(table: dict[str, object], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    """Return the message catalog of a language as a flat key-to-text mapping."""
+    with (LOCALES_DIR / f"{language}.toml").open("rb") as handle:
+        return _flatten(tomllib.load(handle))
+
+
+def normalize_language(language: str | None) -> str:
+    """Map a browser or stored language tag to nl or en: Dutch for nl*, English otherwise."""
+    if language and language.strip().lower().replace("_", "-").startswith("nl"):
+        return "nl"
+    return "en"
+
+
+def translate(language: str, key: str, **params: object) -> str:
+    """Return the text for key in the language, with params filled in.
+
+    A key missing from the catalogs returns the key itself and logs an error, so a
+    gap shows up on the page and in the log instead of breaking it.
+    """
+    text = catalog(language).get(key) or catalog(DEFAULT_LANGUAGE).get(key)
+    if text is None:
+        log.error("Missing translation key %s", key)
+        return key
+    if not params:
+        return text
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError, ValueError):
+        log.exception("Translation %s (%s) does not fit params %s", key, language, sorted(params))
+        return text
+
+
+class Formatter:
+    """Formats money, numbers and times for one language and the supplier's settings."""
+
+    def __init__(self, language: str, currency: str = "EUR", time_zone: str = "Europe/Amsterdam") -> None:
+        self.language = language
+        self.locale = BABEL_LOCALES[language]
+        self.currency = currency
+        self.zone = ZoneInfo(time_zone)
+
+    def t(self, key: str, **params: object) -> str:
+        return translate(self.language, key, **params)
+
+    def money(self, amount: Decimal) -> str:
+        return format_currency(amount, self.currency, locale=self.locale)
+
+    def unit_price(self, amount: Decimal) -> str:
+        """Format a unit price with two decimals, or up to four where it has them."""
+        exponent = amount.normalize().as_tuple().exponent
+        decimals = max(2, min(4, -exponent if isinstance(exponent, int) and exponent < 0 else 0))
+        pattern_decimals = "0" * decimals
+        return format_currency(
+            amount,
+            self.currency,
+            format=f"¤ #,##0.{pattern_decimals}" if self.language == "nl" else f"¤#,##0.{pattern_decimals}",
+            locale=self.locale,
+            currency_digits=False,
+        )
+
+    def number(self, value: int | Decimal) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def percent(self, rate: Decimal) -> str:
+        return f"{format_decimal(rate.normalize(), locale=self.locale)} %"
+
+    def date(self, value: dt.date | dt.datetime) -> str:
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(self.zone).date()
+        return format_date(value, format="medium", locale=self.locale)
+
+    def datetime(self, value: dt.datetime) -> str:
+        return format_datetime(value.astimezone(self.zone), format="medium", tzinfo=self.zone, locale=self.locale)

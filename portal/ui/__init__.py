@@ -1,0 +1,1 @@
+"""Streamlit helpers: the only modules besides pages/ and Home.py that import streamlit."""

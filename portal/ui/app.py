@@ -1,0 +1,37 @@
+"""Start-up: configuration, the cached engine, migrations and demo data."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from portal.config import Config, load_config
+from portal.db import Database, create_portal_engine, migrate
+from portal.setup import ensure_settings, load_demo_if_empty
+
+log = logging.getLogger(__name__)
+
+
+@st.cache_resource
+def get_config() -> Config:
+    return load_config()
+
+
+@st.cache_resource
+def get_database() -> Database:
+    """Create the engine once per process and bring the database up to date.
+
+    SQLite databases are migrated here, at start; PostgreSQL ones are migrated once per
+    release with `python -m portal migrate`, not by every app process.
+    """
+    config = get_config()
+    database = Database(create_portal_engine(config.database_url))
+    if database.is_sqlite:
+        migrate(database.engine)
+    with database.write() as session:
+        ensure_settings(session)
+    if config.demo:
+        load_demo_if_empty(database)
+    log.info("Portal started on %s", database.engine.url.render_as_string(hide_password=True))
+    return database

@@ -1,0 +1,272 @@
+"""Sign-in on top of streamlit-authenticator 0.4.2, with the safeguards it lacks.
+
+The library draws the login form, checks the password against the hash it is given, and
+sets and deletes the re-authentication cookie (an HS256 JWT with `username` and
+`exp_date`). Measured as it is, it keeps failed attempts only in memory, decodes any
+cookie it finds (crashing on `alg=none` or a missing field) and never revokes one. So:
+
+- credentials come from the users table one username at a time, through a mapping the
+  library reads from; locked, unknown and inactive usernames get a hash no password
+  matches, so every attempt costs one bcrypt check and looks the same;
+- failed attempts and lockouts live in the database (portal.accounts);
+- the library's own cookie reading is switched off, and this module validates the
+  cookie itself, ignoring any issued before the user's `tokens_valid_after`;
+- the cookie is set again until the browser reports it, and deleted again on every run
+  while signed out, because the component that writes it does not always get to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jwt
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from portal import accounts
+from portal.accounts import SignInAccount
+from portal.db import Database
+from portal.models import Role, utc_now
+
+log = logging.getLogger(__name__)
+
+COOKIE_NAME = "portal_auth"
+COOKIE_EXPIRY_DAYS = 7.0
+# A password nobody knows, hashed once per process: checking a password against it
+# costs what a real check costs.
+_UNMATCHABLE_HASH = accounts.hash_password(secrets.token_urlsafe(32))
+
+SESSION_KEYS = ("user_id", "signed_in_at", "cookie_confirmed")
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: int
+    username: str
+    name: str
+    role: Role
+    customer_id: int | None
+    language: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+class _AccountDirectory(dict):
+    """The `usernames` mapping the library reads, filled from the database on demand."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self._database = database
+        self.requested: str | None = None
+
+    def _entry(self, username: object) -> dict[str, object]:
+        key = str(username)
+        if not dict.__contains__(self, key):
+            self.requested = accounts.normalize_username(key)
+            with self._database.read() as session:
+                account = accounts.account_for_sign_in(session, key)
+            dict.__setitem__(self, key, _credentials_entry(account))
+        return dict.__getitem__(self, key)
+
+    def __contains__(self, username: object) -> bool:
+        self._entry(username)
+        return True
+
+    def __getitem__(self, username: object) -> dict[str, object]:
+        return self._entry(username)
+
+    def get(self, username: object, default: object = None) -> dict[str, object]:  # noqa: ARG002
+        return self._entry(username)
+
+
+def _credentials_entry(account: SignInAccount | None) -> dict[str, object]:
+    if account is None:
+        return {"password": _UNMATCHABLE_HASH, "name": "", "email": "", "roles": []}
+    return {
+        "password": account.password_hash,
+        "name": account.name,
+        "email": account.email,
+        "roles": [account.role.value],
+    }
+
+
+def _authenticator(database: Database, cookie_key: str) -> tuple[stauth.Authenticate, _AccountDirectory]:
+    credentials: dict[str, object] = {"usernames": {}}
+    authenticator = stauth.Authenticate(
+        credentials,
+        cookie_name=COOKIE_NAME,
+        cookie_key=cookie_key,
+        cookie_expiry_days=COOKIE_EXPIRY_DAYS,
+        auto_hash=False,
+        # The library sleeps this long on every signed-out run; the lockout and bcrypt's
+        # cost already slow down guessing.
+        login_sleep_time=0,
+    )
+    # The library keeps a reference to this dict, so the directory replaces the empty
+    # mapping it copied at construction.
+    directory = _AccountDirectory(database)
+    credentials["usernames"] = directory
+    return authenticator, directory
+
+
+def _cookie_manager(authenticator: stauth.Authenticate):
+    return authenticator.cookie_controller.cookie_model.cookie_manager
+
+
+def decode_cookie(token: str, cookie_key: str, now: dt.datetime | None = None) -> tuple[str, dt.datetime] | None:
+    """Return (username, issued at) of a valid cookie, or None for anything else.
+
+    Valid means signed with our key by HS256, a string username and a numeric
+    `exp_date` in the future. The issue time is `exp_date` less the cookie lifetime,
+    which is how the library computes `exp_date`.
+    """
+    now = now or utc_now()
+    try:
+        payload = jwt.decode(token, cookie_key, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    username = payload.get("username")
+    expires = payload.get("exp_date")
+    if (
+        not isinstance(username, str)
+        or not username
+        or isinstance(expires, bool)
+        or not isinstance(expires, (int, float))
+    ):
+        return None
+    if expires <= now.timestamp():
+        return None
+    issued_at = dt.datetime.fromtimestamp(expires, dt.UTC) - dt.timedelta(days=COOKIE_EXPIRY_DAYS)
+    return username, issued_at
+
+
+def _start_session(user_id: int, now: dt.datetime) -> None:
+    st.session_state["user_id"] = user_id
+    st.session_state["signed_in_at"] = now.timestamp()
+
+
+def _clear_session() -> None:
+    """Forget everything of the signed-in user, widget state included."""
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
+def _to_current(user) -> CurrentUser:
+    return CurrentUser(user.id, user.username, user.name, user.role, user.customer_id, user.language)
+
+
+def resolve_user(database: Database, cookie_key: str) -> CurrentUser | None:
+    """Return the signed-in user from this session or a valid cookie, or None."""
+    now = utc_now()
+    user_id = st.session_state.get("user_id")
+    if user_id is not None:
+        signed_in_at = dt.datetime.fromtimestamp(st.session_state.get("signed_in_at", 0), dt.UTC)
+        with database.read() as session:
+            user = accounts.current_user(session, user_id, signed_in_at)
+            current = _to_current(user) if user is not None else None
+        if current is None:
+            log.info("Session of user %s ended: account deactivated or signed out elsewhere", user_id)
+            _clear_session()
+        return current
+
+    token = st.context.cookies.get(COOKIE_NAME)
+    if not token:
+        return None
+    decoded = decode_cookie(token, cookie_key, now)
+    if decoded is None:
+        return None
+    username, issued_at = decoded
+    with database.read() as session:
+        user = accounts.user_for_cookie(session, username, issued_at)
+        current = _to_current(user) if user is not None else None
+    if current is None:
+        return None
+    _start_session(current.id, now)
+    # The cookie is in the browser already: no need to set it again.
+    st.session_state["cookie_confirmed"] = True
+    return current
+
+
+def login_form(database: Database, cookie_key: str, translate: Callable[[str], str]) -> CurrentUser | None:
+    """Draw the login form; return the user once a password signs them in.
+
+    Also deletes a stale cookie left in the browser.
+    """
+    authenticator, directory = _authenticator(database, cookie_key)
+    cookie_manager = _cookie_manager(authenticator)
+    if COOKIE_NAME in st.context.cookies or COOKIE_NAME in (cookie_manager.cookies or {}):
+        # KeyError: the component had not reported the cookie yet; the deletion is sent anyway.
+        with contextlib.suppress(KeyError):
+            cookie_manager.delete(COOKIE_NAME, key="delete_stale_cookie")
+
+    # Keep the library from decoding the cookie itself: resolve_user has done that safely.
+    st.session_state["logout"] = True
+    fields = {
+        "Form name": translate("login.title"),
+        "Username": translate("login.username"),
+        "Password": translate("login.password"),
+        "Login": translate("login.submit"),
+    }
+    authenticator.login(location="main", fields=fields, key="login_form")
+
+    attempted = directory.requested
+    if attempted is None:
+        return None
+    if st.session_state.get("authentication_status"):
+        with database.write() as session:
+            user = accounts.record_successful_sign_in(session, attempted)
+            current = _to_current(user)
+        _start_session(current.id, utc_now())
+        st.session_state["logout"] = None
+        return current
+
+    with database.write() as session:
+        accounts.record_failed_sign_in(session, attempted)
+    st.session_state["authentication_status"] = None
+    st.error(translate("login.failed"))
+    return None
+
+
+def confirm_cookie(database: Database, cookie_key: str, user: CurrentUser) -> None:
+    """Set the re-authentication cookie until the browser reports it back."""
+    if st.session_state.get("cookie_confirmed"):
+        return
+    authenticator, _ = _authenticator(database, cookie_key)
+    cookie_manager = _cookie_manager(authenticator)
+    reported = (cookie_manager.cookies or {}).get(COOKIE_NAME)
+    if reported:
+        decoded = decode_cookie(reported, cookie_key)
+        signed_in_at = dt.datetime.fromtimestamp(st.session_state.get("signed_in_at", 0), dt.UTC)
+        if decoded is not None and decoded[0] == user.username and decoded[1] >= signed_in_at - dt.timedelta(seconds=5):
+            st.session_state["cookie_confirmed"] = True
+            return
+    st.session_state["username"] = user.username
+    authenticator.cookie_controller.set_cookie()
+
+
+def sign_out(database: Database, cookie_key: str, user: CurrentUser) -> None:
+    """Sign the user out here and everywhere: their cookies stop working at once."""
+    with database.write() as session:
+        accounts.revoke_cookies(session, user.id)
+    log.info("User %s signed out", user.username)
+    authenticator, _ = _authenticator(database, cookie_key)
+    st.session_state["authentication_status"] = True
+    st.session_state["username"] = user.username
+    authenticator.logout(location="unrendered")
+    _clear_session()
+    st.session_state["logout"] = True
+
+
+def store_language(database: Database, user: CurrentUser, language: str) -> None:
+    """Keep a language picked before sign-in as the user's language."""
+    with database.write() as session:
+        accounts.set_language(session, user.id, language)

@@ -1,0 +1,124 @@
+"""What every page needs for one run: the database, the user, the customer and the language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from portal.catalog import CustomerContext, load_customer_context
+from portal.config import Config
+from portal.db import Database
+from portal.errors import NotFound, PortalError, Problems
+from portal.i18n import Formatter, normalize_language
+from portal.settings import load_settings
+from portal.text import escape_markdown
+from portal.ui.app import get_config, get_database
+from portal.ui.auth import CurrentUser
+
+REQUEST_KEY = "request"
+FLASH_KEY = "flash"
+
+
+@dataclass(frozen=True)
+class Request:
+    """The signed-in user and the customer whose data the pages show in this run."""
+
+    user: CurrentUser
+    language: str
+    customer_id: int | None
+    customer: CustomerContext | None
+    currency: str
+    time_zone: str
+
+
+@dataclass
+class PageContext:
+    database: Database
+    config: Config
+    request: Request
+    fmt: Formatter
+
+    @property
+    def user(self) -> CurrentUser:
+        return self.request.user
+
+    def t(self, key: str, **params: object) -> str:
+        return self.fmt.t(key, **params)
+
+
+def choose_language(user: CurrentUser | None) -> str:
+    """Return the language picked in this session, else the user's, else the browser's."""
+    picked = st.session_state.get("language")
+    if picked:
+        return picked
+    if user is not None and user.language:
+        return normalize_language(user.language)
+    return normalize_language(st.context.locale)
+
+
+def build_request(database: Database, user: CurrentUser, language: str) -> Request:
+    """Resolve the customer for this run: the user's own, or the one an admin picked."""
+    customer_id = user.customer_id
+    if user.is_admin:
+        customer_id = st.session_state.get("acting_customer_id")
+    with database.read() as session:
+        settings = load_settings(session)
+        customer = None
+        if customer_id is not None:
+            try:
+                customer = load_customer_context(session, customer_id)
+            except NotFound:
+                customer_id = None
+        return Request(user, language, customer_id, customer, settings.currency, settings.time_zone)
+
+
+def store_request(request: Request) -> None:
+    st.session_state[REQUEST_KEY] = request
+
+
+def page_context() -> PageContext:
+    """Return the context Home.py stored for this run; pages only run behind its sign-in gate."""
+    request: Request | None = st.session_state.get(REQUEST_KEY)
+    if request is None:
+        st.stop()
+    return PageContext(
+        database=get_database(),
+        config=get_config(),
+        request=request,
+        fmt=Formatter(request.language, request.currency, request.time_zone),
+    )
+
+
+def require_customer(context: PageContext) -> CustomerContext:
+    """Return the customer of this run, or stop with a hint for an admin who picked none."""
+    if context.request.customer is None:
+        st.info(context.t("admin.pick_customer"))
+        st.stop()
+    return context.request.customer
+
+
+def flash(kind: str, text: str) -> None:
+    """Keep a message to show at the top of the next run (after a callback or rerun)."""
+    st.session_state[FLASH_KEY] = (kind, text)
+
+
+def show_flash() -> None:
+    message = st.session_state.pop(FLASH_KEY, None)
+    if message is None:
+        return
+    kind, text = message
+    {"success": st.success, "warning": st.warning, "error": st.error}.get(kind, st.info)(text)
+
+
+def error_text(context: PageContext, error: PortalError) -> str:
+    """Translate a domain error, listing every problem of a Problems error."""
+    if isinstance(error, Problems):
+        return "\n".join(f"- {error_text(context, problem)}" for problem in error.problems)
+    params = {key: escape_markdown(str(value)) for key, value in error.params.items()}
+    if error.code == "error.not_found":
+        return context.t("error.not_found")
+    text = context.t(error.code, **params)
+    if "sku" in params and "{sku}" not in context.fmt.t(error.code):
+        text = f"{params['sku']}: {text}"
+    return text
