@@ -86,14 +86,11 @@ class Formatter:
         """Format a unit price with two decimals, or up to four where it has them."""
         exponent = amount.normalize().as_tuple().exponent
         decimals = max(2, min(4, -exponent if isinstance(exponent, int) and exponent < 0 else 0))
-        pattern_decimals = "0" * decimals
-        return format_currency(
-            amount,
-            self.currency,
-            format=f"¤ #,##0.{pattern_decimals}" if self.language == "nl" else f"¤#,##0.{pattern_decimals}",
-            locale=self.locale,
-            currency_digits=False,
-        )
+        # The locale's currency pattern with the number of decimals changed: Dutch puts a
+        # non-breaking space between sign and amount, English none.
+        separator = "\u00a0" if self.language == "nl" else ""
+        pattern = f"¤{separator}#,##0.{'0' * decimals}"
+        return format_currency(amount, self.currency, format=pattern, locale=self.locale, currency_digits=False)
 
     def number(self, value: int | Decimal) -> str:
         return format_decimal(value, locale=self.locale)

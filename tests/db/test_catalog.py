@@ -1,0 +1,179 @@
+from decimal import Decimal
+
+import pytest
+
+from portal import catalog
+from portal.catalog import load_customer_context, search_products
+from portal.errors import NotFound
+from tests.factories import make_customer, make_price_list, make_product, select_products
+
+
+def _skus(page):
+    return [row.sku for row in page.rows]
+
+
+def test_selection_customer_sees_only_selection(database):
+    with database.write() as session:
+        chosen = make_product(session, sku="A1", name="Chosen")
+        make_product(session, sku="B1", name="Other")
+        customer = make_customer(session, selection=True)
+        select_products(session, customer, chosen)
+        customer_id = customer.id
+
+    with database.read() as session:
+        page = search_products(session, load_customer_context(session, customer_id))
+
+    assert _skus(page) == ["A1"]
+
+
+def test_all_mode_customer_sees_active_products_only(database):
+    with database.write() as session:
+        make_product(session, sku="A1", name="Active")
+        make_product(session, sku="B1", name="Retired", active=False)
+        customer_id = make_customer(session).id
+
+    with database.read() as session:
+        page = search_products(session, load_customer_context(session, customer_id))
+
+    assert _skus(page) == ["A1"]
+
+
+def test_detail_outside_assortment_is_not_found(database):
+    with database.write() as session:
+        make_product(session, sku="SECRET", name="Not yours")
+        customer_id = make_customer(session, selection=True).id
+
+    with database.read() as session, pytest.raises(NotFound):
+        catalog.get_product(session, load_customer_context(session, customer_id), "SECRET")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("cafe", ["C1"]),
+        ("CAFÉ", ["C1"]),
+        ("creme brulee", ["C2"]),
+        ("brûlée crème", ["C2"]),
+        ("0087", ["C3"]),
+        ("8710000000017", ["C3"]),
+        ("pot", ["C3"]),
+        ("100%", ["C4"]),
+        ("a_b", ["C5"]),
+        ("nothing like this", []),
+    ],
+)
+def test_search_ignores_case_and_accents(database, query, expected):
+    with database.write() as session:
+        make_product(session, sku="C1", name="Café au lait")
+        make_product(session, sku="C2", name="CRÈME BRÛLÉE")
+        make_product(session, sku="000871", name="Flower pot", ean="8710000000017")
+        session.flush()
+        make_product(session, sku="C4", name="Cotton 100% organic")
+        make_product(session, sku="C5", name="Switch a_b model")
+        make_product(session, sku="C6", name="Cotton 1000 organic")
+        make_product(session, sku="C7", name="Switch axb model")
+        customer_id = make_customer(session).id
+
+    with database.read() as session:
+        page = search_products(session, load_customer_context(session, customer_id), query)
+
+    found = ["C3" if sku == "000871" else sku for sku in _skus(page)]
+    assert found == expected
+
+
+def test_search_keeps_leading_zeros_of_sku(database):
+    with database.write() as session:
+        make_product(session, sku="00123", name="Leading zeros")
+        make_product(session, sku="123", name="Short code")
+        customer_id = make_customer(session).id
+
+    with database.read() as session:
+        page = search_products(session, load_customer_context(session, customer_id), "00123")
+
+    assert _skus(page) == ["00123"]
+
+
+def test_short_search_term_still_matches(database):
+    with database.write() as session:
+        make_product(session, sku="X1", name="Tea towel")
+        make_product(session, sku="X2", name="Coffee mug")
+        customer_id = make_customer(session).id
+
+    with database.read() as session:
+        page = search_products(session, load_customer_context(session, customer_id), "te")
+
+    assert _skus(page) == ["X1"]
+
+
+def test_search_quote_is_plain_text(database):
+    with database.write() as session:
+        make_product(session, sku="Q1", name='Frame 10" wide')
+        customer_id = make_customer(session).id
+
+    with database.read() as session:
+        page = search_products(session, load_customer_context(session, customer_id), '10" wide')
+
+    assert _skus(page) == ["Q1"]
+
+
+def test_keyset_paging_visits_every_product_once(database):
+    with database.write() as session:
+        for index in range(23):
+            make_product(session, sku=f"K{index:02d}", name=f"Item {index % 5}")
+        customer_id = make_customer(session).id
+
+    seen = []
+    with database.read() as session:
+        context = load_customer_context(session, customer_id)
+        after = None
+        while True:
+            page = search_products(session, context, after=after, page_size=5)
+            seen.extend(_skus(page))
+            if page.next_cursor is None:
+                break
+            after = page.next_cursor
+
+    assert len(seen) == 23
+    assert sorted(seen) == sorted(f"K{index:02d}" for index in range(23))
+
+
+def test_list_shows_customer_price(database):
+    with database.write() as session:
+        product = make_product(session, sku="P1", price="10.00")
+        customer = make_customer(session, discount_percent=Decimal("10"))
+        make_price_list(session, customer, [(product, 1, "8.00"), (product, 10, "7.00")])
+        customer_id = customer.id
+
+    with database.read() as session:
+        context = load_customer_context(session, customer_id)
+        row = search_products(session, context).rows[0]
+        detail = catalog.get_product(session, context, "P1")
+
+    assert row.unit_price == Decimal("7.2000")
+    assert detail.tiers == [(10, Decimal("6.3000"))]
+
+
+@pytest.mark.parametrize(
+    ("mode", "free", "expected"), [("exact", 12, 12), ("indicator", 12, None), ("hidden", 0, None)]
+)
+def test_stock_display_follows_setting(database, mode, free, expected):
+    with database.write() as session:
+        make_product(session, sku="S1", on_hand=free)
+        customer_id = make_customer(session, stock_display=mode).id
+
+    with database.read() as session:
+        row = search_products(session, load_customer_context(session, customer_id)).rows[0]
+
+    assert row.stock.quantity == expected
+
+
+@pytest.mark.parametrize(("free", "level"), [(0, "out"), (3, "low"), (10, "low"), (11, "in_stock")])
+def test_stock_indicator_levels(database, free, level):
+    with database.write() as session:
+        make_product(session, sku="S1", on_hand=free)
+        customer_id = make_customer(session).id
+
+    with database.read() as session:
+        row = search_products(session, load_customer_context(session, customer_id)).rows[0]
+
+    assert row.stock.level == level
