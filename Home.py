@@ -42,7 +42,7 @@ if user is None:
     # "Page not found", and nothing of any page runs.
     st.navigation([*customer_pages, *admin_pages], position="hidden")
     with st.sidebar:
-        language_picker(database, None, language, "🌐")
+        language_picker(database, None, language, t("nav.language"))
     st.title(t("login.welcome"))
     user = auth.login_form(database, config.cookie_key, t)
     if config.demo and user is None:
@@ -70,7 +70,7 @@ else:
 with st.sidebar:
     if user.is_admin:
         customer_picker(database, Formatter(language))
-    language_picker(database, user, language, "🌐")
+    language_picker(database, user, language, t("nav.language"))
     summary_slot = st.container()
 
 request = build_request(database, user, language)

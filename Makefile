@@ -27,8 +27,10 @@ $(CHROMIUM):
 		echo "Chromium is missing: install Debian's chromium package (apt-get install chromium) to run the browser tests."; \
 	fi
 
+# Demo data is on unless PORTAL_DEMO=0; it fills an empty database only.
 run: $(VENV)/.installed
 	$(BIN)/python -m portal migrate
+	@if [ "$${PORTAL_DEMO:-1}" != "0" ]; then PORTAL_DEMO=1 $(BIN)/python -m portal load-demo; fi
 	PORTAL_DEMO=$${PORTAL_DEMO:-1} $(BIN)/streamlit run Home.py --server.address=localhost --server.port=$(PORT)
 
 test: $(VENV)/.installed-test $(CHROMIUM)
