@@ -143,7 +143,7 @@ def _load_history(session: Session, customers: dict[str, Customer], products: di
                     quantity=quantity,
                     delivered=0 if cancelled else quantity,
                     cancelled=quantity if cancelled else 0,
-                    line_total=line_total(quantity, unit_price),
+                    line_total=line_total(0 if cancelled else quantity, unit_price),
                     queue_position=placed_at,
                 )
             )

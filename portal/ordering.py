@@ -346,7 +346,7 @@ def get_order(session: Session, customer_id: int, number: str) -> OrderDetail:
         )
         for delivery in order.deliveries
     ]
-    totals = compute_totals((line.line_total, line.vat_rate) for line in order.lines if line.cancelled < line.quantity)
+    totals = compute_totals((line.line_total, line.vat_rate) for line in order.lines)
     return OrderDetail(
         summary=OrderSummary(order.id, order.number, order.placed_at, order.status, order.source, order.total),
         comment=order.comment,

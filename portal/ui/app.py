@@ -18,7 +18,11 @@ def get_config() -> Config:
     return load_config()
 
 
-@st.cache_resource
+def _dispose(database: Database) -> None:
+    database.engine.dispose()
+
+
+@st.cache_resource(on_release=_dispose)
 def get_database() -> Database:
     """Create the engine once per process and bring the database up to date.
 
