@@ -36,9 +36,20 @@ def _flatten(table: dict[str, object], prefix: str = "") -> dict[str, str]:
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    """Return the message catalog of a language as a flat key-to-text mapping."""
-    with (LOCALES_DIR / f"{language}.toml").open("rb") as handle:
-        return _flatten(tomllib.load(handle))
+    """Return the message catalog of a language as a flat key-to-text mapping.
+
+    A language's texts are split over the TOML files in locales/<language>/, one per
+    area of the portal; a key defined in two files is an error.
+    """
+    merged: dict[str, str] = {}
+    for path in sorted((LOCALES_DIR / language).glob("*.toml")):
+        with path.open("rb") as handle:
+            texts = _flatten(tomllib.load(handle))
+        duplicates = merged.keys() & texts.keys()
+        if duplicates:
+            raise ValueError(f"{path} defines keys that another catalog file has: {sorted(duplicates)}")
+        merged.update(texts)
+    return merged
 
 
 def normalize_language(language: str | None) -> str:

@@ -141,7 +141,7 @@ def in_order_badge(scope: Locator, quantity: int) -> Locator:
 
 
 def cart_summary(page: Page) -> Locator:
-    return page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^\d+ lines · "))
+    return page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^\d+ lines? · "))
 
 
 def parse_money(text: str) -> Decimal:

@@ -43,6 +43,8 @@ DETAIL_PRODUCT_NAME = "GREY HEART HOT WATER BOTTLE"
 SHOP_ADDRESS_LABEL = "Demo Gifts shop, Oudegracht 101, 3511 AD Utrecht, Netherlands"
 ORDER_COMMENT = "Please deliver to the shop's back door."
 PLACED_PATTERN = re.compile(r"Order (\S+) is placed\. Thank you!")
+# For checks made after wait_until_settled, when no rerun can still change the page.
+SETTLED_TIMEOUT_MS = 2_000
 
 
 def line_total(quantity: int, unit_price: Decimal) -> Decimal:
@@ -139,7 +141,7 @@ def test_current_order_kept_after_sign_out(page: Page, portal_server: PortalServ
 
     expect(main_area(page).get_by_role("heading", name="Current order")).to_be_visible()
     expect(text_row(page, LIST_PRODUCT_NAME).get_by_role("textbox")).to_have_value("4")
-    expect(cart_summary(page)).to_have_text(re.compile(r"^1 lines · "))
+    expect(cart_summary(page)).to_have_text(re.compile(r"^1 lines? · "))
 
 
 def test_add_on_detail_view_shows_badge(page: Page, portal_server: PortalServer) -> None:
@@ -174,8 +176,8 @@ def test_product_link_detail_survives_add(page: Page, portal_server: PortalServe
     expect(page.get_by_text(re.compile(r"^Added\. The current order now has"))).to_be_visible()
     wait_until_settled(page)
 
-    expect(page).to_have_url(re.compile(rf"/products\?product={DETAIL_PRODUCT_SKU}$"), timeout=0)
-    expect(heading).to_be_visible(timeout=0)
+    expect(page).to_have_url(re.compile(rf"/products\?product={DETAIL_PRODUCT_SKU}$"), timeout=SETTLED_TIMEOUT_MS)
+    expect(heading).to_be_visible(timeout=SETTLED_TIMEOUT_MS)
 
 
 @pytest.mark.xfail(
@@ -192,5 +194,6 @@ def test_orders_menu_leaves_order_detail(page: Page, portal_server: PortalServer
     wait_until_settled(page)
 
     menu_link(page, "Orders").click()
+    wait_until_settled(page)
 
-    expect(main_area(page).get_by_role("heading", name="Orders", exact=True)).to_be_visible()
+    expect(main_area(page).get_by_role("heading", name="Orders", exact=True)).to_be_visible(timeout=SETTLED_TIMEOUT_MS)
