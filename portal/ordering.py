@@ -31,7 +31,7 @@ from portal.models import (
     StockMovement,
     utc_now,
 )
-from portal.pricing import compute_totals
+from portal.pricing import compute_totals, line_total
 from portal.quantities import check_quantity_rules
 
 log = logging.getLogger(__name__)
@@ -397,10 +397,23 @@ def list_backorders(session: Session, customer_id: int) -> list[BackorderRow]:
     return [BackorderRow(*row) for row in rows]
 
 
-def _refresh_status(order: Order) -> None:
-    """Mark an open order completed once every line is delivered or cancelled."""
-    if order.status in OPEN_STATUSES and all(line.delivered + line.cancelled == line.quantity for line in order.lines):
-        order.status = OrderStatus.COMPLETED
+def recompute_totals(order: Order) -> None:
+    """Set each line's total from its uncancelled quantity and the order's totals from its lines."""
+    for line in order.lines:
+        line.line_total = line_total(line.quantity - line.cancelled, line.unit_price)
+    totals = compute_totals((line.line_total, line.vat_rate) for line in order.lines)
+    order.subtotal = totals.subtotal
+    order.vat_total = totals.vat_total
+    order.total = totals.total
+
+
+def refresh_status(order: Order) -> None:
+    """Close an open order once every line is delivered or cancelled."""
+    if order.status not in OPEN_STATUSES:
+        return
+    if all(line.delivered + line.cancelled == line.quantity for line in order.lines):
+        delivered_any = any(line.delivered for line in order.lines)
+        order.status = OrderStatus.COMPLETED if delivered_any else OrderStatus.CANCELLED
 
 
 def record_delivery(
@@ -465,6 +478,6 @@ def record_delivery(
                 user_id=user_id,
             )
         )
-    _refresh_status(order)
+    refresh_status(order)
     log.info("Order %s: delivery %s recorded, %s lines", order.number, delivery.id, len(quantities))
     return delivery
