@@ -35,6 +35,13 @@ customer_pages = [
 ]
 admin_pages = [
     st.Page("app_pages/admin.py", title=t("nav.admin"), icon="🛠️", url_path="admin"),
+    st.Page("app_pages/admin_products.py", title=t("nav.admin_products"), icon="🏷️", url_path="admin-products"),
+    st.Page("app_pages/admin_stock.py", title=t("nav.admin_stock"), icon="📥", url_path="admin-stock"),
+    st.Page("app_pages/admin_customers.py", title=t("nav.admin_customers"), icon="👥", url_path="admin-customers"),
+    st.Page("app_pages/admin_prices.py", title=t("nav.admin_prices"), icon="💶", url_path="admin-prices"),
+    st.Page("app_pages/admin_orders.py", title=t("nav.admin_orders"), icon="🧾", url_path="admin-orders"),
+    st.Page("app_pages/admin_backorders.py", title=t("nav.admin_backorders"), icon="⏱️", url_path="admin-backorders"),
+    st.Page("app_pages/admin_settings.py", title=t("nav.admin_settings"), icon="⚙️", url_path="admin-settings"),
 ]
 
 if user is None:

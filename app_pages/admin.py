@@ -2,12 +2,9 @@
 
 import streamlit as st
 
-from portal.ui.context import page_context
+from portal.ui.context import admin_page_context
 
-context = page_context()
-if not context.user.is_admin:
-    # Navigation never offers this page to customers; this guards a direct run anyway.
-    st.stop()
+context = admin_page_context()
 
 st.title(context.t("admin.title"))
-st.info(context.t("admin.intro"))
+st.markdown(context.t("admin.intro"))

@@ -127,6 +127,10 @@ class SupplierSettings(Base):
     low_stock_threshold: Mapped[int] = mapped_column(Integer, default=10)
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     time_zone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    # VAT rates in percent that products may carry, comma separated: "21,9,0".
+    vat_rates: Mapped[str] = mapped_column(String(100), default="21,9,0")
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_content_type: Mapped[str | None] = mapped_column(String(50))
 
 
 class PriceList(Base):

@@ -90,6 +90,18 @@ def page_context() -> PageContext:
     )
 
 
+def admin_page_context() -> PageContext:
+    """Return the page context of an admin, or stop the page for anyone else.
+
+    The menu never offers admin pages to customers; this guards against a page script
+    being run some other way.
+    """
+    context = page_context()
+    if not context.user.is_admin:
+        st.stop()
+    return context
+
+
 def require_customer(context: PageContext) -> CustomerContext:
     """Return the customer of this run, or stop with a hint for an admin who picked none."""
     if context.request.customer is None:

@@ -52,7 +52,7 @@ def test_customer_never_gets_admin_page(shop):
     app.run()
 
     assert "Admin" not in _titles(app)
-    assert "supplier's screens" not in _markdown(app)
+    assert "Run the portal from here" not in _markdown(app)
     assert _titles(app) == ["Customer portal"], "the menu should fall back to Home"
 
 

@@ -1,0 +1,9 @@
+"""Admin prices: price lists with volume prices."""
+
+import streamlit as st
+
+from portal.ui.context import admin_page_context
+
+context = admin_page_context()
+st.title(context.t("nav.admin_prices"))
+# TODO: this screen is being built; until then it shows its title only.
