@@ -141,7 +141,7 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search_condition(session: Session, query: str) -> ColumnElement[bool] | None:
+def search_condition(session: Session, query: str) -> ColumnElement[bool] | None:
     """Condition on Product matching every word of the query in SKU, EAN or name.
 
     Words of three characters or more go through the search index (FTS5 trigram on
@@ -169,7 +169,7 @@ def _search_condition(session: Session, query: str) -> ColumnElement[bool] | Non
 
 def _base_query(session: Session, context: CustomerContext, query: str) -> Select[tuple[Product]]:
     statement = select(Product).where(visibility_filter(context))
-    condition = _search_condition(session, query)
+    condition = search_condition(session, query)
     if condition is not None:
         statement = statement.where(condition)
     return statement

@@ -33,6 +33,14 @@ def _locked_order(session: Session, order_id: int) -> Order:
     return order
 
 
+def find_order(session: Session, number: str) -> tuple[int, int]:
+    """Return (order id, customer id) of an order by number, for the supplier's screens."""
+    row = session.execute(select(Order.id, Order.customer_id).where(Order.number == number.strip())).first()
+    if row is None:
+        raise NotFound("order")
+    return row[0], row[1]
+
+
 def accept_order(session: Session, order_id: int) -> None:
     """Mark a new portal order as checked and accepted by the supplier."""
     order = _locked_order(session, order_id)

@@ -273,6 +273,7 @@ def list_orders(
 
 @dataclass(frozen=True)
 class OrderLineView:
+    id: int
     line_number: int
     sku: str
     name: str
@@ -324,6 +325,7 @@ def get_order(session: Session, customer_id: int, number: str) -> OrderDetail:
 
     lines = [
         OrderLineView(
+            id=line.id,
             line_number=line.line_number,
             sku=line.sku,
             name=line.name,

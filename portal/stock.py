@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from portal.catalog import search_condition
 from portal.errors import NotFound, PortalError
 from portal.models import MovementKind, Order, OrderLine, Product, StockMovement, User
 from portal.ordering import OPEN_STATUSES, allocate
@@ -212,3 +213,27 @@ def list_movements(session: Session, product_id: int, limit: int = 200) -> list[
         .limit(limit)
     )
     return [MovementView(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class StockRow:
+    id: int
+    sku: str
+    name: str
+    active: bool
+    on_hand: int
+    allocated: int
+
+    @property
+    def free(self) -> int:
+        return self.on_hand - self.allocated
+
+
+def find_products(session: Session, query: str, limit: int = 25) -> list[StockRow]:
+    """Return products matching the query, inactive ones included, for the supplier's screens."""
+    statement = select(Product.id, Product.sku, Product.name, Product.active, Product.on_hand, Product.allocated)
+    condition = search_condition(session, query)
+    if condition is not None:
+        statement = statement.where(condition)
+    rows = session.execute(statement.order_by(Product.name, Product.id).limit(limit))
+    return [StockRow(*row) for row in rows]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from portal.catalog import CustomerContext, load_customer_context
 from portal.config import Config
@@ -121,6 +123,21 @@ def show_flash() -> None:
         return
     kind, text = message
     {"success": st.success, "warning": st.warning, "error": st.error}.get(kind, st.info)(text)
+
+
+def perform(context: PageContext, action: Callable[[Session], object], success: Callable[[object], str]) -> None:
+    """Run one write action in its own transaction, then rerun with a success message.
+
+    A domain error is shown where the action was triggered and nothing is saved.
+    """
+    try:
+        with context.database.write() as session:
+            result = action(session)
+    except PortalError as error:
+        st.error(error_text(context, error))
+        return
+    flash("success", success(result))
+    st.rerun()
 
 
 def error_text(context: PageContext, error: PortalError) -> str:
