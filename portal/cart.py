@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from portal.catalog import CustomerContext, is_orderable, price_tiers
@@ -31,10 +32,17 @@ def get_cart(session: Session, user_id: int, customer_id: int, *, for_update: bo
 
 def get_or_create_cart(session: Session, user_id: int, customer_id: int) -> Cart:
     cart = get_cart(session, user_id, customer_id, for_update=True)
-    if cart is None:
-        cart = Cart(user_id=user_id, customer_id=customer_id, checkout_token=new_checkout_token())
-        session.add(cart)
-        session.flush()
+    if cart is not None:
+        return cart
+    # Two tabs adding a first product at once both find no cart; the unique constraint
+    # lets one insert win, and the other uses the winner's cart.
+    try:
+        with session.begin_nested():
+            cart = Cart(user_id=user_id, customer_id=customer_id, checkout_token=new_checkout_token())
+            session.add(cart)
+    except IntegrityError:
+        cart = get_cart(session, user_id, customer_id, for_update=True)
+        assert cart is not None
     return cart
 
 

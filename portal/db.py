@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -13,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -23,6 +28,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # (up to busy_timeout) instead of failing with "database is locked" at its first write.
 WRITE_OPTION = "portal_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+RETRY_ATTEMPTS = 5
+# PostgreSQL's serialization_failure and deadlock_detected.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+T = TypeVar("T")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -76,6 +85,25 @@ class Database:
         with self._read() as session:
             yield session
 
+    def transaction(self, action: Callable[[Session], T], attempts: int = RETRY_ATTEMPTS) -> T:
+        """Run action(session) in a write transaction, retrying when the database asks to.
+
+        PostgreSQL may abort a transaction with a serialization failure or a deadlock, and
+        SQLite may report a lock it waited for too long; the work is then repeated from the
+        start, at most `attempts` times in all, so no such error reaches a user unless the
+        database keeps refusing.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write() as session:
+                    return action(session)
+            except DBAPIError as error:
+                if attempt == attempts or not is_retryable(error):
+                    raise
+                log.warning("Transaction retried (attempt %s of %s): %s", attempt, attempts, error.orig)
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
+        raise AssertionError("unreachable")
+
     @contextmanager
     def write(self) -> Iterator[Session]:
         """Open a session for one user action that writes, and commit it at the end.
@@ -89,6 +117,14 @@ class Database:
 def include_in_autogenerate(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:  # noqa: ARG001
     """Leave the search index objects, which the models do not describe, out of autogenerate."""
     return not (name or "").startswith(("products_fts", "ix_products_search_text_trgm"))
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """Tell whether a database error means "try the transaction again"."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig)
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
@@ -109,3 +145,14 @@ def pending_migrations(engine: Engine) -> bool:
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     return current != head
+
+
+def backup_sqlite(source: str, destination: Path) -> None:
+    """Copy a live SQLite database page by page with SQLite's online backup API.
+
+    Writers can go on meanwhile; the copy is a consistent snapshot.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source) as origin, sqlite3.connect(destination) as copy:
+        origin.backup(copy)
+    log.info("SQLite database %s backed up to %s", source, destination)

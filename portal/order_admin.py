@@ -25,7 +25,7 @@ def _locked_order(session: Session, order_id: int) -> Order:
         select(Order)
         .where(Order.id == order_id)
         .options(selectinload(Order.lines))
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     if order is None:

@@ -61,7 +61,7 @@ def allocate(session: Session, product_id: int, wanted: int, order_line_id: int,
     SQLite). The update is guarded anyway, so a unit is never promised twice.
     """
     on_hand, allocated = session.execute(
-        select(Product.on_hand, Product.allocated).where(Product.id == product_id).with_for_update()
+        select(Product.on_hand, Product.allocated).where(Product.id == product_id).with_for_update(key_share=True)
     ).one()
     take = min(wanted, max(on_hand - allocated, 0))
     if take <= 0:
@@ -91,6 +91,23 @@ def allocate(session: Session, product_id: int, wanted: int, order_line_id: int,
         )
     )
     return take
+
+
+def lock_products(session: Session, product_ids: list[int]) -> None:
+    """Lock the products' rows in id order before an order touches any of them.
+
+    FOR NO KEY UPDATE, because inserting order lines takes KEY SHARE locks on the
+    products they reference, which plain FOR UPDATE would wait for: two orders with the
+    same products could then deadlock. Locking in one order avoids cycles. SQLite's
+    write transactions exclude each other already, and it ignores the clause.
+    """
+    if product_ids:
+        session.execute(
+            select(Product.id)
+            .where(Product.id.in_(sorted(set(product_ids))))
+            .order_by(Product.id)
+            .with_for_update(key_share=True)
+        ).all()
 
 
 def _order_number(order: Order) -> str:
@@ -148,6 +165,7 @@ def place_order(
 
     address = _check_cart(session, context, cart, cart.address_id)
     view = view_cart(session, context, user_id)
+    lock_products(session, [line.product_id for line in view.orderable_lines])
     skipped = [line.sku for line in view.lines if not line.orderable]
     lines = view.orderable_lines
     totals = compute_totals((line.line_total, line.vat_rate) for line in lines)
@@ -230,8 +248,9 @@ def place_order_once(
     orders is the backstop if they do not.
     """
     try:
-        with database.write() as session:
-            return place_order(session, context, user_id, checkout_token, source=source)
+        return database.transaction(
+            lambda session: place_order(session, context, user_id, checkout_token, source=source)
+        )
     except IntegrityError:
         with database.read() as session:
             existing = _order_by_token(session, checkout_token)
@@ -432,7 +451,7 @@ def record_delivery(
     at most what the line has allocated. All lines are checked before anything changes.
     """
     order = session.scalar(
-        select(Order).where(Order.id == order_id).options(selectinload(Order.lines)).with_for_update()
+        select(Order).where(Order.id == order_id).options(selectinload(Order.lines)).with_for_update(key_share=True)
     )
     if order is None:
         raise NotFound("order")

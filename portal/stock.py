@@ -23,7 +23,7 @@ MAX_REFERENCE_LENGTH = 200
 def _locked_product(session: Session, product_id: int) -> Product:
     # populate_existing: earlier guarded UPDATEs in this transaction bypassed the identity map.
     product = session.scalar(
-        select(Product).where(Product.id == product_id).with_for_update().execution_options(populate_existing=True)
+        select(Product).where(Product.id == product_id).with_for_update(key_share=True).execution_options(populate_existing=True)
     )
     if product is None:
         raise NotFound("product")

@@ -3,6 +3,7 @@ from sqlalchemy import func, select, update
 from portal.demo import load_demo_data
 from portal.integrity import check_invariants
 from portal.models import Order, OrderLine, OrderStatus, Product
+from tests.db.test_cli import place_small_order
 
 
 def test_demo_data_passes_invariant_check(database):
@@ -27,10 +28,9 @@ def test_demo_data_passes_invariant_check(database):
 
 
 def test_check_reports_allocation_drift(database):
+    place_small_order(database)
     with database.write() as session:
-        load_demo_data(session)
-        product_id = session.scalar(select(Product.id).where(Product.on_hand > 100).limit(1))
-        session.execute(update(Product).where(Product.id == product_id).values(allocated=Product.allocated + 1))
+        session.execute(update(Product).values(allocated=Product.allocated - 1))
 
     with database.read() as session:
         rules = {violation.rule for violation in check_invariants(session)}
@@ -39,13 +39,9 @@ def test_check_reports_allocation_drift(database):
 
 
 def test_check_reports_wrong_order_total(database):
+    place_small_order(database)
     with database.write() as session:
-        load_demo_data(session)
-        session.execute(
-            update(Order)
-            .where(Order.number == session.scalar(select(Order.number).limit(1)))
-            .values(total=Order.total + 1)
-        )
+        session.execute(update(Order).values(total=Order.total + 1))
 
     with database.read() as session:
         rules = {violation.rule for violation in check_invariants(session)}
