@@ -33,6 +33,9 @@ customer_pages = [
     st.Page("app_pages/current_order.py", title=t("nav.current_order"), icon="🛒", url_path="current-order"),
     st.Page("app_pages/sign_out.py", title=t("nav.sign_out"), icon="🚪", url_path="sign-out"),
 ]
+account_page = st.Page(
+    "app_pages/account.py", title=t("nav.account"), icon="🔑", url_path="account", visibility="hidden"
+)
 admin_pages = [
     st.Page("app_pages/admin.py", title=t("nav.admin"), icon="🛠️", url_path="admin"),
     st.Page("app_pages/admin_products.py", title=t("nav.admin_products"), icon="🏷️", url_path="admin-products"),
@@ -42,12 +45,13 @@ admin_pages = [
     st.Page("app_pages/admin_orders.py", title=t("nav.admin_orders"), icon="🧾", url_path="admin-orders"),
     st.Page("app_pages/admin_backorders.py", title=t("nav.admin_backorders"), icon="⏱️", url_path="admin-backorders"),
     st.Page("app_pages/admin_settings.py", title=t("nav.admin_settings"), icon="⚙️", url_path="admin-settings"),
+    st.Page("app_pages/admin_audit.py", title=t("nav.admin_audit"), icon="📜", url_path="admin-audit"),
 ]
 
 if user is None:
     # Every page is registered but hidden, so a deep link shows the login form instead of
     # "Page not found", and nothing of any page runs.
-    st.navigation([*customer_pages, *admin_pages], position="hidden")
+    st.navigation([*customer_pages, account_page, *admin_pages], position="hidden")
     with st.sidebar:
         language_picker(database, None, language, t("nav.language"))
     st.title(t("login.welcome"))
@@ -70,14 +74,17 @@ if user is None:
 
 auth.confirm_cookie(database, config.cookie_key, user)
 if user.is_admin:
-    navigation = st.navigation({t("nav.section_portal"): customer_pages, t("nav.section_admin"): admin_pages})
+    navigation = st.navigation(
+        {t("nav.section_portal"): [*customer_pages, account_page], t("nav.section_admin"): admin_pages}
+    )
 else:
-    navigation = st.navigation(customer_pages)
+    navigation = st.navigation([*customer_pages, account_page])
 
 with st.sidebar:
     if user.is_admin:
         customer_picker(database, Formatter(language))
     language_picker(database, user, language, t("nav.language"))
+    st.page_link(account_page, label=t("nav.account"), icon="🔑")
     summary_slot = st.container()
 
 request = build_request(database, user, language)

@@ -69,7 +69,7 @@ if allocate_column.button(t("admin_backorders.allocate_now"), disabled=row.free_
 if front_column.button(t("admin_backorders.move_to_front")):
     perform(
         context,
-        lambda session: order_admin.move_to_front(session, row.line_id),
+        lambda session: order_admin.move_to_front(session, row.line_id, context.user.id),
         lambda _: t("admin_backorders.moved", number=escape_markdown(row.order_number)),
     )
 if cancel_column.button(t("admin_backorders.cancel")):

@@ -73,7 +73,11 @@ def show_detail(number: str) -> None:
 
     is_open = summary.status in ordering.OPEN_STATUSES
     if summary.status is OrderStatus.NEW and st.button(t("admin_orders.accept"), type="primary"):
-        run_action(lambda session: order_admin.accept_order(session, order_id), "admin_orders.accepted", number=number)
+        run_action(
+            lambda session: order_admin.accept_order(session, order_id, context.user.id),
+            "admin_orders.accepted",
+            number=number,
+        )
 
     if is_open:
         deliverable = [line for line in detail.lines if line.allocated > 0]

@@ -50,7 +50,7 @@ with st.form("settings"):
         values = SettingsInput(name, greeting_en, greeting_nl, stock_display, threshold, vat_rates, currency, time_zone)
         perform(
             context,
-            lambda session: portal_settings.update_settings(session, values),
+            lambda session: portal_settings.update_settings(session, values, context.user.id),
             lambda _: t("admin_settings.saved"),
         )
 
@@ -65,10 +65,16 @@ st.subheader(t("admin_settings.logo"))
 if current.logo:
     st.image(current.logo, width=200)
     if st.button(t("admin_settings.remove_logo")):
-        perform(context, portal_settings.remove_logo, lambda _: t("admin_settings.logo_removed"))
+        perform(
+            context,
+            lambda session: portal_settings.remove_logo(session, context.user.id),
+            lambda _: t("admin_settings.logo_removed"),
+        )
 upload = st.file_uploader(t("admin_settings.upload_logo"), type=["png", "jpg", "jpeg"])
 if upload is not None and st.button(t("admin_settings.save_logo")):
     data = upload.getvalue()
     perform(
-        context, lambda session: portal_settings.store_logo(session, data), lambda _: t("admin_settings.logo_saved")
+        context,
+        lambda session: portal_settings.store_logo(session, data, context.user.id),
+        lambda _: t("admin_settings.logo_saved"),
     )

@@ -10,6 +10,7 @@ import bcrypt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import audit
 from portal.errors import NotFound, PortalError
 from portal.models import Customer, Role, SignInThrottle, User, utc_now
 
@@ -144,8 +145,25 @@ def record_failed_sign_in(session: Session, username: str, now: dt.datetime | No
 
     throttle.failed_attempts += 1
     throttle.last_failed_at = now
+    user = session.scalar(select(User).where(User.username == username))
+    audit.record(
+        session,
+        "sign_in_failed",
+        actor_id=user.id if user else None,
+        actor_username=username,
+        customer_id=user.customer_id if user else None,
+        detail=f"attempt {throttle.failed_attempts} of {MAX_FAILED_ATTEMPTS}",
+    )
     if throttle.failed_attempts >= MAX_FAILED_ATTEMPTS and throttle.locked_until is None:
         throttle.locked_until = now + LOCKOUT
+        audit.record(
+            session,
+            "account_locked",
+            actor_id=user.id if user else None,
+            actor_username=username,
+            customer_id=user.customer_id if user else None,
+            detail=f"locked until {throttle.locked_until.isoformat()}",
+        )
         log.warning(
             "Sign-in for %s locked until %s after %s failed attempts",
             username,
@@ -167,15 +185,17 @@ def record_successful_sign_in(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFound("user")
+    audit.record(session, "sign_in", actor_id=user.id, actor_username=username, customer_id=user.customer_id)
     log.info("User %s signed in", username)
     return user
 
 
-def unlock(session: Session, username: str) -> None:
+def unlock(session: Session, username: str, admin_id: int | None = None) -> None:
     """Remove a username's lockout and failed attempts."""
     throttle = session.get(SignInThrottle, normalize_username(username))
     if throttle is not None:
         session.delete(throttle)
+        audit.record(session, "account_unlocked", actor_id=admin_id, object_type="username", object_id=username)
         log.info("Sign-in for %s unlocked", username)
 
 
@@ -208,8 +228,12 @@ def current_user(session: Session, user_id: int, signed_in_at: dt.datetime) -> U
     return user
 
 
-def change_password(session: Session, user_id: int, current_password: str, new_password: str) -> None:
-    """Change a user's own password, which signs out their other browsers."""
+def change_password(session: Session, user_id: int, current_password: str, new_password: str) -> dt.datetime:
+    """Change a user's own password, which signs out their other browsers.
+
+    Returns the moment cookies were revoked; the browser that made the change signs in
+    again from just after it.
+    """
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("user")
@@ -219,7 +243,24 @@ def change_password(session: Session, user_id: int, current_password: str, new_p
 
     user.password_hash = hash_password(new_password)
     revoke_cookies(session, user.id)
+    audit.record(
+        session,
+        "password_changed",
+        actor_id=user.id,
+        customer_id=user.customer_id,
+        object_type="user",
+        object_id=user.id,
+    )
     log.info("User %s changed their password", user.username)
+    return user.tokens_valid_after
+
+
+def sign_out(session: Session, user_id: int) -> None:
+    """End the user's sign-in everywhere: every cookie issued so far stops working."""
+    revoke_cookies(session, user_id)
+    user = session.get(User, user_id)
+    if user is not None:
+        audit.record(session, "sign_out", actor_id=user.id, customer_id=user.customer_id)
 
 
 def set_language(session: Session, user_id: int, language: str) -> None:

@@ -441,3 +441,23 @@ class StockMovement(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
 
     __table_args__ = (Index("ix_stock_movements_product_created", "product_id", "created_at"),)
+
+
+class AuditEvent(Base):
+    """One security-relevant event or admin change: who did what to which object, when.
+
+    Never holds a password, cookie or key.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The username as typed for sign-in attempts, which may belong to no user.
+    actor_username: Mapped[str] = mapped_column(String(100), default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    object_type: Mapped[str] = mapped_column(String(40), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

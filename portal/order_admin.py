@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from portal import audit
 from portal.errors import NotFound, PortalError
 from portal.models import Customer, MovementKind, Order, OrderLine, OrderSource, OrderStatus, Product, StockMovement
 from portal.ordering import OPEN_STATUSES, recompute_totals, refresh_status
@@ -33,6 +34,18 @@ def _locked_order(session: Session, order_id: int) -> Order:
     return order
 
 
+def _audit(session: Session, action: str, order: Order, user_id: int | None, detail: str = "") -> None:
+    audit.record(
+        session,
+        action,
+        actor_id=user_id,
+        customer_id=order.customer_id,
+        object_type="order",
+        object_id=order.number,
+        detail=detail,
+    )
+
+
 def find_order(session: Session, number: str) -> tuple[int, int]:
     """Return (order id, customer id) of an order by number, for the supplier's screens."""
     row = session.execute(select(Order.id, Order.customer_id).where(Order.number == number.strip())).first()
@@ -41,12 +54,13 @@ def find_order(session: Session, number: str) -> tuple[int, int]:
     return row[0], row[1]
 
 
-def accept_order(session: Session, order_id: int) -> None:
+def accept_order(session: Session, order_id: int, user_id: int | None = None) -> None:
     """Mark a new portal order as checked and accepted by the supplier."""
     order = _locked_order(session, order_id)
     if order.status is not OrderStatus.NEW:
         raise PortalError("admin_orders.not_new", number=order.number, status=order.status.value)
     order.status = OrderStatus.ACCEPTED
+    _audit(session, "order_accepted", order, user_id)
     log.info("Order %s: accepted", order.number)
 
 
@@ -99,6 +113,7 @@ def cancel_order(session: Session, order_id: int, user_id: int | None = None) ->
     """Cancel everything undelivered of an order; allocated stock goes to the next backorders."""
     order = _locked_order(session, order_id)
     _cancel_lines(session, order, list(order.lines), user_id)
+    _audit(session, "order_cancelled", order, user_id)
     log.info("Order %s: cancelled by user %s, now %s", order.number, user_id, order.status.value)
 
 
@@ -111,6 +126,7 @@ def cancel_line(session: Session, order_id: int, line_id: int, user_id: int | No
     if line.delivered + line.cancelled == line.quantity:
         raise PortalError("admin_orders.line_closed", sku=line.sku)
     _cancel_lines(session, order, [line], user_id)
+    _audit(session, "order_line_cancelled", order, user_id, f"line {line.line_number} ({line.sku})")
     log.info("Order %s: line %s cancelled by user %s", order.number, line.line_number, user_id)
 
 
@@ -130,11 +146,12 @@ def cancel_backorder(session: Session, line_id: int, user_id: int | None = None)
     line.cancelled += waiting
     recompute_totals(order)
     refresh_status(order)
+    _audit(session, "backorder_cancelled", order, user_id, f"{waiting} x {line.sku}")
     log.info("Order %s: backorder of %s x %s cancelled by user %s", order.number, waiting, line.sku, user_id)
     return waiting
 
 
-def move_to_front(session: Session, line_id: int) -> None:
+def move_to_front(session: Session, line_id: int, user_id: int | None = None) -> None:
     """Put a backordered line first in its product's queue."""
     line = session.get(OrderLine, line_id)
     if line is None or line.product_id is None:
@@ -146,6 +163,7 @@ def move_to_front(session: Session, line_id: int) -> None:
     )
     if first is not None and first <= line.queue_position:
         line.queue_position = first - dt.timedelta(seconds=1)
+    audit.record(session, "backorder_moved_forward", actor_id=user_id, object_type="order_line", object_id=line.id)
     log.info("Order line %s moved to the front of the queue of product %s", line.id, line.product_id)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from portal import audit
 from portal.cart import get_cart, new_checkout_token, view_cart
 from portal.catalog import CustomerContext
 from portal.db import Database
@@ -500,5 +501,14 @@ def record_delivery(
             )
         )
     refresh_status(order)
+    audit.record(
+        session,
+        "delivery_recorded",
+        actor_id=user_id,
+        customer_id=order.customer_id,
+        object_type="order",
+        object_id=order.number,
+        detail=f"delivery {delivery.id}, {len(quantities)} lines",
+    )
     log.info("Order %s: delivery %s recorded, %s lines", order.number, delivery.id, len(quantities))
     return delivery

@@ -12,6 +12,7 @@ from babel.numbers import list_currencies
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
+from portal import audit
 from portal.errors import PortalError, Problems
 from portal.models import StockDisplay, SupplierSettings
 
@@ -73,7 +74,7 @@ def allowed_vat_rates(session: Session) -> list[Decimal]:
     return parse_vat_rates(load_settings(session).vat_rates)
 
 
-def update_settings(session: Session, values: SettingsInput) -> None:
+def update_settings(session: Session, values: SettingsInput, admin_id: int | None = None) -> None:
     """Validate every field and save them all, or raise Problems naming each bad field."""
     problems: list[PortalError] = []
     name = values.portal_name.strip()
@@ -111,10 +112,11 @@ def update_settings(session: Session, values: SettingsInput) -> None:
     settings.vat_rates = ",".join(str(rate) for rate in rates)
     settings.currency = currency
     settings.time_zone = values.time_zone.strip()
+    audit.record(session, "settings_changed", actor_id=admin_id, object_type="settings", object_id=1)
     log.info("Supplier settings updated")
 
 
-def store_logo(session: Session, data: bytes) -> None:
+def store_logo(session: Session, data: bytes, admin_id: int | None = None) -> None:
     """Check an uploaded logo, shrink it and store it as PNG; raise PortalError for a bad file."""
     if len(data) > MAX_LOGO_BYTES:
         raise PortalError("settings.logo_too_large", maximum_mb=MAX_LOGO_BYTES // 1_000_000)
@@ -130,12 +132,14 @@ def store_logo(session: Session, data: bytes) -> None:
     settings = load_settings(session)
     settings.logo = output.getvalue()
     settings.logo_content_type = "image/png"
+    audit.record(session, "logo_changed", actor_id=admin_id, object_type="settings", object_id=1)
 
 
-def remove_logo(session: Session) -> None:
+def remove_logo(session: Session, admin_id: int | None = None) -> None:
     settings = load_settings(session)
     settings.logo = None
     settings.logo_content_type = None
+    audit.record(session, "logo_removed", actor_id=admin_id, object_type="settings", object_id=1)
 
 
 def portal_identity(session: Session) -> tuple[str, bytes | None]:

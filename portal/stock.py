@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from portal import audit
 from portal.catalog import search_condition
 from portal.errors import NotFound, PortalError
 from portal.models import MovementKind, Order, OrderLine, Product, StockMovement, User
@@ -23,7 +24,10 @@ MAX_REFERENCE_LENGTH = 200
 def _locked_product(session: Session, product_id: int) -> Product:
     # populate_existing: earlier guarded UPDATEs in this transaction bypassed the identity map.
     product = session.scalar(
-        select(Product).where(Product.id == product_id).with_for_update(key_share=True).execution_options(populate_existing=True)
+        select(Product)
+        .where(Product.id == product_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     )
     if product is None:
         raise NotFound("product")
@@ -109,6 +113,14 @@ def receive_stock(
     )
     allocated = allocate_backorders(session, product_id, user_id)
     session.refresh(product, ["on_hand"])
+    audit.record(
+        session,
+        "stock_received",
+        actor_id=user_id,
+        object_type="product",
+        object_id=product.sku,
+        detail=f"+{quantity} ({reference})",
+    )
     log.info("Product %s: received %s units (%s)", product.sku, quantity, reference or "no reference")
     return ReceiptResult(on_hand=product.on_hand, allocated_to_backorders=allocated)
 
@@ -173,6 +185,14 @@ def correct_stock(
     )
     session.flush()
     allocated = allocate_backorders(session, product_id, user_id) if change > 0 else 0
+    audit.record(
+        session,
+        "stock_corrected",
+        actor_id=user_id,
+        object_type="product",
+        object_id=product.sku,
+        detail=f"{change:+d} ({reason})",
+    )
     log.info("Product %s: stock corrected by %s (%s)", product.sku, change, reason)
     return ReceiptResult(on_hand=new_on_hand, allocated_to_backorders=allocated)
 

@@ -256,7 +256,7 @@ def confirm_cookie(database: Database, cookie_key: str, user: CurrentUser) -> No
 def sign_out(database: Database, cookie_key: str, user: CurrentUser) -> None:
     """Sign the user out here and everywhere: their cookies stop working at once."""
     with database.write() as session:
-        accounts.revoke_cookies(session, user.id)
+        accounts.sign_out(session, user.id)
     log.info("User %s signed out", user.username)
     authenticator, _ = _authenticator(database, cookie_key)
     st.session_state["authentication_status"] = True
@@ -270,3 +270,15 @@ def store_language(database: Database, user: CurrentUser, language: str) -> None
     """Keep a language picked before sign-in as the user's language."""
     with database.write() as session:
         accounts.set_language(session, user.id, language)
+
+
+def change_password(database: Database, user: CurrentUser, current_password: str, new_password: str) -> None:
+    """Change the user's password and keep this browser signed in with a fresh cookie.
+
+    Every other browser of the user is signed out, because the change revokes all
+    cookies and sessions issued before it. Raises PortalError when the change is refused.
+    """
+    with database.write() as session:
+        revoked_at = accounts.change_password(session, user.id, current_password, new_password)
+    _start_session(user.id, revoked_at + dt.timedelta(milliseconds=1))
+    st.session_state["cookie_confirmed"] = False
