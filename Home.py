@@ -4,8 +4,10 @@ import logging
 
 import streamlit as st
 
+from portal.config import ConfigError
 from portal.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, DEMO_CUSTOMER_PASSWORD, DEMO_CUSTOMER_USERNAME
 from portal.i18n import Formatter, translate
+from portal.text import escape_markdown
 from portal.ui import auth
 from portal.ui.app import get_config, get_database
 from portal.ui.context import build_request, choose_language, page_context, store_request
@@ -15,8 +17,15 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 
 st.set_page_config(page_title="Portal", page_icon="📦", layout="wide")
 
-config = get_config()
-database = get_database()
+try:
+    config = get_config()
+    database = get_database()
+except ConfigError as error:
+    # Shown to whoever opens the page: the operator needs the setting's name, and the
+    # message holds no secret (only the setting's name and what is wrong with it).
+    logging.getLogger("portal").error("Portal not started: %s", error)
+    st.error(translate(choose_language(None), "startup.config_error", detail=escape_markdown(str(error))))
+    st.stop()
 user = auth.resolve_user(database, config.cookie_key)
 language = choose_language(user)
 

@@ -132,3 +132,14 @@ def test_place_order_from_current_order_page(shop):
 
     assert not app.exception
     assert any("is placed" in element.value for element in app.success)
+
+
+@pytest.mark.parametrize("key", ["some_key", "too short"])
+def test_bad_cookie_key_stops_start_with_setting_name(app_environment, monkeypatch, key):
+    monkeypatch.setenv("PORTAL_COOKIE_KEY", key)
+
+    app = new_app().run()
+
+    assert not app.exception
+    assert any("PORTAL_COOKIE_KEY" in error.value for error in app.error)
+    assert [field.label for field in app.text_input] == []
