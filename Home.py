@@ -60,7 +60,7 @@ admin_pages = [
 if user is None:
     # Every page is registered but hidden, so a deep link shows the login form instead of
     # "Page not found", and nothing of any page runs.
-    st.navigation([*customer_pages, account_page, *admin_pages], position="hidden")
+    requested_page = st.navigation([*customer_pages, account_page, *admin_pages], position="hidden")
     with st.sidebar:
         language_picker(database, None, language, t("nav.language"))
     st.title(t("login.welcome"))
@@ -79,6 +79,9 @@ if user is None:
         st.stop()
     if st.session_state.get("language"):
         auth.store_language(database, user, st.session_state["language"])
+    if requested_page.url_path == "sign-out":
+        # Signing in on the sign-out URL (after Back, say) must not sign out again.
+        st.switch_page(customer_pages[0])
     st.rerun()
 
 auth.confirm_cookie(database, config.cookie_key, user)

@@ -12,7 +12,7 @@ from portal.models import OrderStatus
 from portal.quantities import parse_quantity
 from portal.text import escape_markdown
 from portal.ui.context import admin_page_context, error_text, perform, show_flash
-from portal.ui.widgets import totals_ui
+from portal.ui.widgets import back_link, detail_link, totals_ui
 
 context = admin_page_context()
 show_flash()
@@ -24,7 +24,7 @@ def run_action(action, success_key: str, **params: object) -> None:
 
 
 def show_detail(number: str) -> None:
-    st.page_link("app_pages/admin_orders.py", label=t("admin_orders.back"), icon="⬅️")
+    back_link(t("admin_orders.back"), "order")
     try:
         with context.database.read() as session:
             order_id, customer_id = order_admin.find_order(session, number[:40])
@@ -177,9 +177,8 @@ def show_list() -> None:
         column.caption(t(f"admin_orders.column_{key}"))
     for row in rows[:limit]:
         number_column, customer_column, date_column, status_column, total_column = st.columns(widths)
-        number_column.page_link(
-            "app_pages/admin_orders.py", label=escape_markdown(row.number), query_params={"order": row.number}
-        )
+        with number_column:
+            detail_link(row.number, "order", row.number, key=f"open_order_{row.id}")
         customer_column.text(f"{row.customer_number} · {row.customer_name}")
         date_column.text(context.fmt.datetime(row.placed_at))
         status_column.text(t(f"order.status_{row.status.value}"))

@@ -9,7 +9,7 @@ from portal import ordering
 from portal.errors import NotFound
 from portal.text import escape_markdown
 from portal.ui.context import PageContext, page_context, require_customer, show_flash
-from portal.ui.widgets import totals_ui
+from portal.ui.widgets import back_link, detail_link, totals_ui
 
 CURSORS_KEY = "order_cursors"
 
@@ -23,7 +23,7 @@ def status_label(context: PageContext, status: str) -> str:
 
 
 def show_detail(number: str) -> None:
-    st.page_link("app_pages/orders.py", label=context.t("orders.back"), icon="⬅️")
+    back_link(context.t("orders.back"), "order")
     try:
         with context.database.read() as session:
             detail = ordering.get_order(session, customer.customer_id, number[:40])
@@ -106,9 +106,8 @@ def show_list() -> None:
         column.caption(context.t(f"orders.column_{key}"))
     for row in page.rows:
         number_column, date_column, status_column, total_column = st.columns(widths, vertical_alignment="center")
-        number_column.page_link(
-            "app_pages/orders.py", label=escape_markdown(row.number), query_params={"order": row.number}
-        )
+        with number_column:
+            detail_link(row.number, "order", row.number, key=f"open_order_{row.id}")
         date_column.text(context.fmt.datetime(row.placed_at))
         status_column.text(status_label(context, row.status.value))
         total_column.text(context.fmt.money(row.total))

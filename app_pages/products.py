@@ -6,7 +6,7 @@ from portal import cart, catalog
 from portal.errors import NotFound
 from portal.text import escape_markdown
 from portal.ui.context import page_context, require_customer, show_flash
-from portal.ui.widgets import add_to_order_ui, in_order_badge, stock_label
+from portal.ui.widgets import add_to_order_ui, back_link, detail_link, in_order_badge, stock_label
 
 CURSORS_KEY = "catalog_cursors"
 
@@ -20,7 +20,7 @@ def reset_paging() -> None:
 
 
 def show_detail(sku: str) -> None:
-    st.page_link("app_pages/products.py", label=context.t("products.back"), icon="⬅️")
+    back_link(context.t("products.back"), "product")
     try:
         if not catalog.looks_like_sku(sku):
             raise NotFound("product")
@@ -97,9 +97,8 @@ def show_list() -> None:
             widths, vertical_alignment="center"
         )
         sku_column.text(row.sku)
-        name_column.page_link(
-            "app_pages/products.py", label=escape_markdown(row.name), query_params={"product": row.sku}
-        )
+        with name_column:
+            detail_link(row.name, "product", row.sku, key=f"open_product_{row.id}")
         price_column.text(context.fmt.unit_price(row.unit_price))
         stock_column.markdown(stock_label(context, row.stock, row.unit) or " ")
         with add_column:

@@ -6,5 +6,5 @@ from portal.ui import auth
 from portal.ui.context import page_context
 
 context = page_context()
-auth.sign_out(context.database, context.config.cookie_key, context.user)
+auth.sign_out(context.database, context.user)
 st.switch_page("app_pages/home.py")

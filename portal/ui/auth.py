@@ -253,15 +253,15 @@ def confirm_cookie(database: Database, cookie_key: str, user: CurrentUser) -> No
     authenticator.cookie_controller.set_cookie()
 
 
-def sign_out(database: Database, cookie_key: str, user: CurrentUser) -> None:
-    """Sign the user out here and everywhere: their cookies stop working at once."""
+def sign_out(database: Database, user: CurrentUser) -> None:
+    """Sign the user out here and everywhere: their cookies stop working at once.
+
+    The cookie itself is deleted by the next signed-out run (see login_form), which
+    keeps sending the deletion while the browser still has it.
+    """
     with database.write() as session:
         accounts.sign_out(session, user.id)
     log.info("User %s signed out", user.username)
-    authenticator, _ = _authenticator(database, cookie_key)
-    st.session_state["authentication_status"] = True
-    st.session_state["username"] = user.username
-    authenticator.logout(location="unrendered")
     _clear_session()
     st.session_state["logout"] = True
 

@@ -86,3 +86,27 @@ def totals_ui(context: PageContext, subtotal: Decimal, vat_by_rate: dict[Decimal
         label = context.t("cart.vat", rate=escape_markdown(context.fmt.percent(rate)))
         st.markdown(f"{label}: {escape_markdown(money(amount))}")
     st.markdown(f"**{context.t('cart.total')}: {escape_markdown(money(total))}**")
+
+
+def _open_detail(parameter: str, value: str) -> None:
+    st.query_params[parameter] = value
+
+
+def _close_detail(parameter: str) -> None:
+    if parameter in st.query_params:
+        del st.query_params[parameter]
+
+
+def detail_link(label: str, parameter: str, value: str, key: str) -> None:
+    """Draw a link-styled button that opens a detail view by setting a query parameter.
+
+    Writing st.query_params puts the parameter in the browser's address bar, so the
+    detail view survives reruns and reloads and its URL can be shared. st.page_link
+    with query_params does not change the address bar in Streamlit 1.67.
+    """
+    st.button(escape_markdown(label), key=key, type="tertiary", on_click=_open_detail, args=(parameter, value))
+
+
+def back_link(label: str, parameter: str) -> None:
+    """Draw a link-styled button that closes the detail view named by the query parameter."""
+    st.button(f"⬅️ {label}", key=f"back_{parameter}", type="tertiary", on_click=_close_detail, args=(parameter,))

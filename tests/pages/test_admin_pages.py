@@ -68,7 +68,7 @@ def test_admin_order_list_shows_new_order(shop, placed_order):
 
     open_page(app, "app_pages/admin_orders.py")
 
-    assert placed_order in [str(link.label).replace("\\", "") for link in app.get("page_link")]
+    assert placed_order in [button.label.replace("\\", "") for button in app.button]
 
 
 def test_settings_form_rejects_bad_values(shop, database):
