@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from portal import history
 from portal.config import ConfigError, load_config
 from portal.db import Database, create_portal_engine, migrate
 from portal.integrity import check_invariants
@@ -50,6 +51,26 @@ def _check(arguments: argparse.Namespace) -> int:  # noqa: ARG001
     return 0
 
 
+def _import_history(arguments: argparse.Namespace) -> int:
+    try:
+        options = history.ImportOptions(
+            delimiter=history.parse_delimiter(arguments.delimiter),
+            time_zone=arguments.time_zone,
+            date_format=arguments.date_format,
+            skip_bad_lines=arguments.skip_bad_lines,
+        ).with_columns(history.parse_column_mapping(arguments.columns or ""))
+        database = Database(create_portal_engine(load_config().database_url))
+        with database.write() as session:
+            summary = history.import_history(session, arguments.file, options)
+    except (history.HistoryFileError, ValueError, OSError) as error:
+        print(f"Import of {arguments.file} failed, nothing was written: {error}")
+        return 1
+    print(f"Imported {arguments.file}.")
+    for line in summary.report():
+        print(line)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one operator command; return the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -60,6 +81,23 @@ def main(argv: list[str] | None = None) -> int:
         handler=_check
     )
     commands.add_parser("load-demo", help="load the demo data into an empty database").set_defaults(handler=_load_demo)
+    importer = commands.add_parser(
+        "import-history", help="import products, customers and orders from an export of invoice lines"
+    )
+    importer.add_argument("file", help="CSV file of invoice lines, plain or gzip-compressed")
+    importer.add_argument("--skip-bad-lines", action="store_true", help="import the valid lines and list the others")
+    importer.add_argument("--delimiter", default=",", help="field delimiter, one character or 'tab' (default: ,)")
+    importer.add_argument(
+        "--columns",
+        metavar="FIELD=COLUMN,...",
+        help="column names where the export differs from the Online Retail names, such as "
+        "invoice=Invoice,customer_id=Customer; fields: " + ", ".join(history.ONLINE_RETAIL_COLUMNS),
+    )
+    importer.add_argument(
+        "--time-zone", default=history.DEFAULT_TIME_ZONE, help="time zone of the export's dates (default: %(default)s)"
+    )
+    importer.add_argument("--date-format", help="strptime format of the dates (default: ISO 8601)")
+    importer.set_defaults(handler=_import_history)
     arguments = parser.parse_args(argv)
     try:
         return arguments.handler(arguments)
