@@ -10,10 +10,12 @@ from portal.text import escape_markdown
 from portal.ui.context import error_text, flash, page_context, require_customer, show_flash
 from portal.ui.widgets import totals_ui
 
-TOKEN_KEY = "checkout_token"
-
 context = page_context()
 customer = require_customer(context)
+TOKEN_KEY = f"checkout_token_{customer.customer_id}"
+# Per customer: an admin ordering for several customers keeps each one's details apart.
+COMMENT_KEY = f"order_comment_{customer.customer_id}"
+ADDRESS_KEY = f"order_address_{customer.customer_id}"
 show_flash()
 # The token this page was drawn with. A submit uses it, so a second submit of the same
 # page (double click, second tab) returns the first order instead of placing another.
@@ -25,6 +27,13 @@ with context.database.read() as session:
 
 st.title(context.t("cart.title"))
 if not view.lines:
+    placed_number = None
+    if drawn_token:
+        with context.database.read() as session:
+            placed_number = ordering.order_number_for_token(session, customer.customer_id, drawn_token)
+    if placed_number:
+        # This tab still showed an order that was placed in another tab or window.
+        st.info(context.t("order.already_placed", number=escape_markdown(placed_number)))
     st.info(context.t("cart.empty"))
     st.page_link("app_pages/products.py", label=context.t("cart.go_to_products"), icon="📦")
     st.stop()
@@ -80,28 +89,52 @@ with st.form("cart_lines"):
 totals = view.totals
 totals_ui(context, totals.subtotal, totals.vat_by_rate, totals.total)
 
-with st.form("place_order"):
-    address_ids = [address.id for address in addresses]
-    labels = {address.id: address.label for address in addresses}
-    chosen_index = (
-        address_ids.index(view.address_id) if view.address_id in address_ids else (0 if address_ids else None)
-    )
-    address_id = st.selectbox(
-        context.t("cart.address"),
-        address_ids,
-        index=chosen_index,
-        format_func=labels.__getitem__,
-        placeholder=context.t("cart.no_address"),
-    )
-    comment = st.text_area(context.t("cart.comment"), value=view.comment, max_chars=cart.MAX_COMMENT_LENGTH)
-    submitted = st.form_submit_button(context.t("cart.place_order"), type="primary")
+
+def save_details() -> None:
+    """Keep the comment and address typed so far, so leaving the page loses nothing."""
+    try:
+        with context.database.write() as session:
+            cart.set_details(
+                session,
+                customer,
+                context.user.id,
+                comment=st.session_state.get(COMMENT_KEY, ""),
+                address_id=st.session_state.get(ADDRESS_KEY),
+            )
+    except PortalError as error:
+        st.session_state["details_error"] = error_text(context, error)
+
+
+address_ids = [address.id for address in addresses]
+labels = {address.id: address.label for address in addresses}
+if st.session_state.get(ADDRESS_KEY) not in address_ids:
+    st.session_state[ADDRESS_KEY] = view.address_id if view.address_id in address_ids else next(iter(address_ids), None)
+if COMMENT_KEY not in st.session_state:
+    st.session_state[COMMENT_KEY] = view.comment
+st.selectbox(
+    context.t("cart.address"),
+    address_ids,
+    format_func=labels.__getitem__,
+    placeholder=context.t("cart.no_address"),
+    key=ADDRESS_KEY,
+    on_change=save_details,
+)
+st.text_area(context.t("cart.comment"), max_chars=cart.MAX_COMMENT_LENGTH, key=COMMENT_KEY, on_change=save_details)
+if "details_error" in st.session_state:
+    st.error(st.session_state.pop("details_error"))
+submitted = st.button(context.t("cart.place_order"), type="primary")
+comment = st.session_state.get(COMMENT_KEY, "")
+address_id = st.session_state.get(ADDRESS_KEY)
 
 if submitted:
     token = drawn_token or view.checkout_token
     source = OrderSource.SUPPLIER if context.user.is_admin else OrderSource.PORTAL
     try:
-        with context.database.write() as session:
-            cart.set_details(session, customer, context.user.id, comment=comment, address_id=address_id)
+        if token == view.checkout_token:
+            # A stale token (second tab, double click) returns its order; the current
+            # order's details are left alone then.
+            with context.database.write() as session:
+                cart.set_details(session, customer, context.user.id, comment=comment, address_id=address_id)
         placed = ordering.place_order_once(context.database, customer, context.user.id, token, source=source)
     except PortalError as error:
         st.error(error_text(context, error))
@@ -112,7 +145,8 @@ if submitted:
         if placed.skipped_skus:
             message += " " + context.t("order.skipped", skus=escape_markdown(", ".join(placed.skipped_skus)))
         flash("success", message)
-        st.session_state.pop(TOKEN_KEY, None)
+        for key in (TOKEN_KEY, COMMENT_KEY, ADDRESS_KEY):
+            st.session_state.pop(key, None)
         st.session_state["last_order_number"] = placed.number
         st.switch_page("app_pages/orders.py", query_params={"order": placed.number})
 

@@ -113,14 +113,17 @@ def show_list() -> None:
         total_column.text(context.fmt.money(row.total))
 
     previous_column, position_column, next_column = st.columns([1, 2, 1])
-    if len(cursors) > 1 and previous_column.button(context.t("paging.previous"), key="orders_previous"):
-        cursors.pop()
-        st.rerun()
+    if len(cursors) > 1:
+        previous_column.button(context.t("paging.previous"), key="orders_previous", on_click=cursors.pop)
     position_column.caption(context.t("paging.page", number=len(cursors)))
-    if page.next_cursor is not None and next_column.button(context.t("paging.next"), key="orders_next"):
+    if page.next_cursor is not None:
         placed_at, order_id = page.next_cursor
-        cursors.append([placed_at.isoformat(), order_id])
-        st.rerun()
+        next_column.button(
+            context.t("paging.next"),
+            key="orders_next",
+            on_click=cursors.append,
+            args=([placed_at.isoformat(), order_id],),
+        )
 
 
 selected = st.query_params.get("order")

@@ -6,9 +6,20 @@ from portal import cart, catalog
 from portal.errors import NotFound
 from portal.text import escape_markdown
 from portal.ui.context import page_context, require_customer, show_flash
-from portal.ui.widgets import add_to_order_ui, back_link, detail_link, in_order_badge, stock_label
+from portal.ui.widgets import (
+    add_to_order_ui,
+    back_link,
+    detail_link,
+    in_order_badge,
+    row_message,
+    stock_label,
+    unit_label,
+)
 
 CURSORS_KEY = "catalog_cursors"
+# Rows per page on screen: each row draws an input and two buttons, which the browser
+# pays for; the catalogue query itself is as fast for 50.
+ROWS_PER_PAGE = 25
 
 context = page_context()
 customer = require_customer(context)
@@ -17,6 +28,14 @@ show_flash()
 
 def reset_paging() -> None:
     st.session_state[CURSORS_KEY] = [None]
+
+
+def next_page(cursor: list) -> None:
+    st.session_state[CURSORS_KEY].append(cursor)
+
+
+def previous_page() -> None:
+    st.session_state[CURSORS_KEY].pop()
 
 
 def show_detail(sku: str) -> None:
@@ -48,7 +67,7 @@ def show_detail(sku: str) -> None:
         if row.product_group:
             st.markdown(f"**{context.t('products.group')}:** {escape_markdown(row.product_group)}")
         st.markdown(f"### {escape_markdown(context.fmt.unit_price(row.unit_price))}")
-        st.caption(context.t("products.per_unit_excl_vat", unit=escape_markdown(row.unit)))
+        st.caption(context.t("products.per_unit_excl_vat", unit=escape_markdown(unit_label(context, row.unit))))
         for from_quantity, price in detail.tiers:
             st.caption(
                 context.t(
@@ -64,6 +83,7 @@ def show_detail(sku: str) -> None:
         if row.min_quantity > 1 or row.order_multiple > 1:
             st.caption(context.t("products.quantity_rules", minimum=row.min_quantity, multiple=row.order_multiple))
         add_to_order_ui(context, row, "detail")
+        row_message(row.id)
         in_order_badge(in_order)
     if detail.description:
         st.divider()
@@ -83,12 +103,15 @@ def show_list() -> None:
     after = tuple(cursors[-1]) if cursors[-1] is not None else None
 
     with context.database.read() as session:
-        page = catalog.search_products(session, customer, st.session_state.get("product_search", ""), after)
+        page = catalog.search_products(
+            session, customer, st.session_state.get("product_search", ""), after, page_size=ROWS_PER_PAGE
+        )
         in_order = cart.cart_quantities(session, context.user.id, customer.customer_id)
 
     if not page.rows:
         st.info(context.t("products.none_found"))
-    widths = [1.2, 4, 1.4, 1.6, 1.8, 0.8]
+        return
+    widths = [1.1, 3.4, 1.3, 1.6, 2.4, 1.1]
     header = st.columns(widths)
     for column, key in zip(header, ("sku", "name", "price", "stock", "add", "in_order"), strict=True):
         column.caption(context.t(f"products.column_{key}"))
@@ -105,15 +128,16 @@ def show_list() -> None:
             add_to_order_ui(context, row, "list")
         with badge_column:
             in_order_badge(in_order.get(row.id))
+        row_message(row.id)
 
     previous_column, position_column, next_column = st.columns([1, 2, 1])
-    if len(cursors) > 1 and previous_column.button(context.t("paging.previous"), key="catalog_previous"):
-        cursors.pop()
-        st.rerun()
+    if len(cursors) > 1:
+        previous_column.button(context.t("paging.previous"), key="catalog_previous", on_click=previous_page)
     position_column.caption(context.t("paging.page", number=len(cursors)))
-    if page.next_cursor is not None and next_column.button(context.t("paging.next"), key="catalog_next"):
-        cursors.append(list(page.next_cursor))
-        st.rerun()
+    if page.next_cursor is not None:
+        next_column.button(
+            context.t("paging.next"), key="catalog_next", on_click=next_page, args=(list(page.next_cursor),)
+        )
 
 
 selected = st.query_params.get("product")

@@ -14,7 +14,7 @@ from portal.catalog import CustomerContext, is_orderable, price_tiers
 from portal.errors import NotFound, PortalError, Problems
 from portal.models import Address, Cart, CartLine, Product, utc_now
 from portal.pricing import Totals, compute_totals, customer_unit_price, line_total
-from portal.quantities import check_quantity_rules, parse_quantity
+from portal.quantities import MAX_QUANTITY, check_quantity_rules, parse_quantity
 
 MAX_COMMENT_LENGTH = 2000
 
@@ -62,7 +62,8 @@ def add_to_cart(session: Session, context: CustomerContext, user_id: int, produc
 
     line = session.scalar(select(CartLine).where(CartLine.cart_id == cart.id, CartLine.product_id == product.id))
     new_quantity = amount + (line.quantity if line else 0)
-    parse_quantity(new_quantity)
+    if new_quantity > MAX_QUANTITY:
+        raise PortalError("quantity.total_too_large", total=new_quantity, maximum=MAX_QUANTITY)
     check_quantity_rules(new_quantity, product.min_quantity, product.order_multiple)
 
     if line is None:

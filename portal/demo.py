@@ -38,6 +38,7 @@ from portal.models import (
     StockMovement,
 )
 from portal.pricing import compute_totals, line_total
+from portal.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,16 @@ def _load_products(session: Session) -> list[Product]:
     return products
 
 
+# A city per country of the demo customers, for addresses that read like real ones.
+DEMO_CITIES = {
+    "United Kingdom": ("London", "EC1A 1BB"),
+    "Germany": ("Köln", "50667"),
+    "France": ("Lyon", "69002"),
+    "Ireland": ("Dublin", "D02 X285"),
+    "Netherlands": ("Rotterdam", "3011 AB"),
+}
+
+
 def _load_customers(session: Session) -> list[Customer]:
     customers = []
     for row in _read_csv("customers.csv"):
@@ -100,14 +111,15 @@ def _load_customers(session: Session) -> list[Customer]:
         customers.append(customer)
     session.add_all(customers)
     session.flush()
-    for customer in customers:
+    for index, customer in enumerate(customers, start=1):
+        city, postcode = DEMO_CITIES.get(customer.country, ("", ""))
         session.add(
             Address(
                 customer_id=customer.id,
-                name=f"{customer.name} warehouse",
-                street="Main street 1",
-                postcode="1000",
-                city="Head office",
+                name=customer.name,
+                street=f"Trade Park, unit {index}",
+                postcode=postcode,
+                city=city,
                 country=customer.country,
                 is_default=True,
             )
@@ -261,6 +273,7 @@ def load_demo_data(session: Session) -> None:
         session.refresh(customer, ["addresses"])
     _load_history(session, {c.number: c for c in customers}, {p.sku: p for p in products})
 
+    load_settings(session).portal_name = "Online Retail"
     demo_company = customers[0]
     _set_up_demo_company(session, demo_company, products)
     customer_user = accounts.create_user(

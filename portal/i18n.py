@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
 log = logging.getLogger(__name__)
@@ -115,4 +115,6 @@ class Formatter:
         return format_date(value, format="medium", locale=self.locale)
 
     def datetime(self, value: dt.datetime) -> str:
-        return format_datetime(value.astimezone(self.zone), format="medium", tzinfo=self.zone, locale=self.locale)
+        """Format a moment as date and time in the supplier's time zone, to the minute."""
+        local = value.astimezone(self.zone)
+        return f"{format_date(local.date(), format='medium', locale=self.locale)} {local:%H:%M}"

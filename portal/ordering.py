@@ -55,6 +55,12 @@ def _order_by_token(session: Session, token: str) -> Order | None:
     return session.scalar(select(Order).where(Order.checkout_token == token))
 
 
+def order_number_for_token(session: Session, customer_id: int, token: str) -> str | None:
+    """Return the number of the customer's order placed with this checkout token, if any."""
+    order = _order_by_token(session, token)
+    return order.number if order is not None and order.customer_id == customer_id else None
+
+
 def allocate(session: Session, product_id: int, wanted: int, order_line_id: int, user_id: int | None) -> int:
     """Allocate up to `wanted` free units of a product to an order line; return how many.
 
@@ -220,6 +226,7 @@ def place_order(
     session.query(CartLine).filter(CartLine.cart_id == cart.id).delete(synchronize_session=False)
     session.expire(cart, ["lines"])
     cart.comment = ""
+    cart.address_id = None
     cart.checkout_token = new_checkout_token()
     cart.updated_at = now
     log.info(

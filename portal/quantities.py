@@ -8,6 +8,7 @@ from portal.errors import PortalError
 
 MAX_QUANTITY = 1_000_000
 _DIGITS = re.compile(r"[0-9]+")
+_NEGATIVE_DIGITS = re.compile(r"-\s*[0-9]+")
 
 
 def parse_quantity(text: str | int) -> int:
@@ -24,6 +25,8 @@ def parse_quantity(text: str | int) -> int:
         stripped = text.strip()
         if not stripped:
             raise PortalError("quantity.missing")
+        if _NEGATIVE_DIGITS.fullmatch(stripped):
+            raise PortalError("quantity.not_positive", value=stripped)
         if not _DIGITS.fullmatch(stripped):
             raise PortalError("quantity.not_whole", value=stripped)
         value = int(stripped)

@@ -144,7 +144,12 @@ def error_text(context: PageContext, error: PortalError) -> str:
     """Translate a domain error, listing every problem of a Problems error."""
     if isinstance(error, Problems):
         return "\n".join(f"- {error_text(context, problem)}" for problem in error.problems)
-    params = {key: escape_markdown(str(value)) for key, value in error.params.items()}
+    params = {
+        key: escape_markdown(
+            context.fmt.number(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        )
+        for key, value in error.params.items()
+    }
     if error.code == "error.not_found":
         return context.t("error.not_found")
     text = context.t(error.code, **params)

@@ -28,6 +28,14 @@ def language_picker(database: Database, user: CurrentUser | None, language: str,
     st.selectbox(label, LANGUAGES, format_func=LANGUAGE_NAMES.__getitem__, key="language_choice", on_change=changed)
 
 
+def _customer_changed() -> None:
+    st.session_state["acting_customer_id"] = st.session_state["acting_customer_choice"]
+    # An order or product open on screen belonged to the previous customer.
+    for parameter in ("order", "product"):
+        if parameter in st.query_params:
+            del st.query_params[parameter]
+
+
 def customer_picker(database: Database, fmt: Formatter) -> None:
     """Let an admin choose the customer whose screens they see and order for."""
     with database.read() as session:
@@ -42,7 +50,7 @@ def customer_picker(database: Database, fmt: Formatter) -> None:
         format_func=labels.__getitem__,
         placeholder=fmt.t("admin.pick_customer_short"),
         key="acting_customer_choice",
-        on_change=lambda: st.session_state.update(acting_customer_id=st.session_state["acting_customer_choice"]),
+        on_change=_customer_changed,
     )
 
 

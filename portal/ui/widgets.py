@@ -10,6 +10,7 @@ import streamlit as st
 from portal import cart
 from portal.catalog import ProductRow, StockInfo
 from portal.errors import PortalError
+from portal.i18n import catalog
 from portal.models import StockDisplay
 from portal.text import escape_markdown
 from portal.ui.context import PageContext, error_text, page_context
@@ -19,13 +20,19 @@ log = logging.getLogger(__name__)
 ROW_MESSAGE_KEY = "row_message"
 
 
+def unit_label(context: PageContext, unit: str) -> str:
+    """Return a unit in the user's language when it is one the catalogs know, else as stored."""
+    key = f"unit.{unit.strip().lower()}"
+    return context.t(key) if key in catalog(context.request.language) else unit
+
+
 def stock_label(context: PageContext, stock: StockInfo, unit: str) -> str:
     """Return stock as the supplier's stock display setting allows the customer to see it."""
     if stock.mode is StockDisplay.HIDDEN:
         return ""
     if stock.mode is StockDisplay.EXACT:
         if stock.quantity:
-            return context.t("stock.exact", quantity=context.fmt.number(stock.quantity), unit=unit)
+            return context.t("stock.exact", quantity=context.fmt.number(stock.quantity), unit=unit_label(context, unit))
         return "🔴 " + context.t("stock.out")
     icon = {"in_stock": "🟢", "low": "🟠", "out": "🔴"}[stock.level]
     return f"{icon} {context.t('stock.' + stock.level)}"
@@ -73,8 +80,13 @@ def add_to_order_ui(context: PageContext, row: ProductRow, key_prefix: str) -> N
         on_click=_add_clicked,
         args=(row.id, input_key, default),
     )
+
+
+def row_message(product_id: int) -> None:
+    """Show, once, the error of the last Add on this product's row."""
     message = st.session_state.get(ROW_MESSAGE_KEY)
-    if message is not None and message[0] == row.id:
+    if message is not None and message[0] == product_id:
+        del st.session_state[ROW_MESSAGE_KEY]
         st.error(message[1])
 
 

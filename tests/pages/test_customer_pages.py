@@ -123,12 +123,23 @@ def test_dutch_user_sees_dutch_menu(shop, database):
     assert "Artikelen" in _titles(app)
 
 
+def test_comment_kept_when_leaving_page(shop):
+    app = sign_in(new_app(), shop["customer_user"])
+    open_page(app, "app_pages/current_order.py")
+
+    app.text_area[0].input("Deliver after 10:00").run()
+    app.switch_page("app_pages/products.py").run()
+    app.switch_page("app_pages/current_order.py").run()
+
+    assert app.text_area[0].value == "Deliver after 10:00"
+
+
 def test_place_order_from_current_order_page(shop):
     app = sign_in(new_app(), shop["customer_user"])
     open_page(app, "app_pages/current_order.py")
 
     app.text_area[0].input("Leave at the back door")
-    app.button(key="FormSubmitter:place_order-Place order").click().run()
+    next(button for button in app.button if button.label == "Place order").click().run()
 
     assert not app.exception
     assert any("is placed" in element.value for element in app.success)

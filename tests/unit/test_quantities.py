@@ -8,7 +8,8 @@ from portal.quantities import MAX_QUANTITY, check_quantity_rules, parse_quantity
     ("text", "code"),
     [
         ("0", "quantity.not_positive"),
-        ("-1", "quantity.not_whole"),
+        ("-1", "quantity.not_positive"),
+        ("-1,5", "quantity.not_whole"),
         ("1,5", "quantity.not_whole"),
         ("0.1", "quantity.not_whole"),
         ("1.0", "quantity.not_whole"),
