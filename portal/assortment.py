@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from portal import audit
 from portal.catalog import search_condition
 from portal.errors import NotFound, PortalError, Problems
 from portal.models import AssortmentItem, AssortmentMode, Customer, Product
@@ -22,6 +23,18 @@ log = logging.getLogger(__name__)
 
 SELECTION_PAGE_SIZE = 50
 PREVIEW_SIZE = 20
+
+
+def _audit(session: Session, action: str, admin_id: int, customer_id: int, detail: str) -> None:
+    audit.record(
+        session,
+        action,
+        actor_id=admin_id,
+        customer_id=customer_id,
+        object_type="customer",
+        object_id=customer_id,
+        detail=detail,
+    )
 
 
 def _customer(session: Session, customer_id: int) -> Customer:
@@ -39,6 +52,7 @@ def set_mode(session: Session, admin_id: int, customer_id: int, mode: Assortment
         raise Problems([PortalError("assortment.mode_invalid", value=str(mode))]) from None
     customer = _customer(session, customer_id)
     customer.assortment_mode = mode
+    _audit(session, "assortment_mode_set", admin_id, customer_id, mode.value)
     log.info("Admin %s set the assortment of customer %s to %s", admin_id, customer_id, mode.value)
 
 
@@ -61,6 +75,7 @@ def add_products(session: Session, admin_id: int, customer_id: int, product_ids:
     if found != ids:
         raise NotFound("product")
     added = _add_where(session, customer_id, Product.id.in_(ids))
+    _audit(session, "assortment_added", admin_id, customer_id, f"{added} products by id")
     log.info("Admin %s added %s products to the selection of customer %s: %s", admin_id, added, customer_id, ids)
     return added
 
@@ -108,6 +123,7 @@ def add_search_matches(session: Session, admin_id: int, customer_id: int, query:
     """Add every active product matching a product search to the selection; return how many were new."""
     _customer(session, customer_id)
     added = _add_where(session, customer_id, _search_matches(session, query))
+    _audit(session, "assortment_added", admin_id, customer_id, f"{added} products matching {query!r}")
     log.info(
         "Admin %s added %s products matching a search to the selection of customer %s", admin_id, added, customer_id
     )
@@ -124,6 +140,7 @@ def add_group(session: Session, admin_id: int, customer_id: int, group: str) -> 
     """Add every active product of a product group to the selection; return how many were new."""
     _customer(session, customer_id)
     added = _add_where(session, customer_id, _group_condition(group))
+    _audit(session, "assortment_added", admin_id, customer_id, f"{added} products of group {group!r}")
     log.info(
         "Admin %s added %s products of group %r to the selection of customer %s", admin_id, added, group, customer_id
     )
@@ -140,6 +157,7 @@ def remove_products(session: Session, admin_id: int, customer_id: int, product_i
         delete(AssortmentItem).where(AssortmentItem.customer_id == customer_id, AssortmentItem.product_id.in_(ids))
     )
     removed = result.rowcount or 0
+    _audit(session, "assortment_removed", admin_id, customer_id, f"{removed} products by id")
     log.info("Admin %s removed %s products from the selection of customer %s: %s", admin_id, removed, customer_id, ids)
     return removed
 
@@ -154,6 +172,7 @@ def remove_group(session: Session, admin_id: int, customer_id: int, group: str) 
         delete(AssortmentItem).where(AssortmentItem.customer_id == customer_id, AssortmentItem.product_id.in_(in_group))
     )
     removed = result.rowcount or 0
+    _audit(session, "assortment_removed", admin_id, customer_id, f"{removed} products of group {group!r}")
     log.info(
         "Admin %s removed %s products of group %r from the selection of customer %s",
         admin_id,

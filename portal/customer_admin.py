@@ -1,8 +1,8 @@
 """The supplier's changes to customer companies, their delivery addresses and user accounts.
 
 Every change checks all of its input first and raises Problems listing each bad field,
-so a form is either saved whole or not at all. Each change is logged with the id of the
-admin who made it; passwords are never logged.
+so a form is either saved whole or not at all. Each change is logged, and written to the
+audit log, with the id of the admin who made it; passwords appear in neither.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal import accounts
+from portal import accounts, audit
 from portal.errors import NotFound, PortalError, Problems
 from portal.i18n import LANGUAGES
 from portal.models import Address, AssortmentMode, Customer, Role, StockDisplay, User
@@ -67,6 +67,14 @@ def _check_required(problems: list[PortalError], code: str, value: str, maximum:
         problems.append(PortalError(f"{code}_missing"))
     elif len(value) > maximum:
         problems.append(PortalError(f"{code}_too_long", maximum=maximum))
+
+
+def _audit(
+    session: Session, action: str, admin_id: int, customer_id: int | None, object_type: str, object_id: int
+) -> None:
+    audit.record(
+        session, action, actor_id=admin_id, customer_id=customer_id, object_type=object_type, object_id=object_id
+    )
 
 
 def _flush_unique(session: Session, error: PortalError) -> None:
@@ -157,6 +165,7 @@ def create_customer(session: Session, admin_id: int, values: CustomerInput) -> C
     )
     session.add(customer)
     _flush_unique(session, PortalError("customer.number_taken", number=clean.number))
+    _audit(session, "customer_created", admin_id, customer.id, "customer", customer.id)
     log.info("Admin %s created customer %s", admin_id, customer.id)
     return customer
 
@@ -179,6 +188,7 @@ def update_customer(session: Session, admin_id: int, customer_id: int, values: C
     customer.language = clean.language
     customer.stock_display = clean.stock_display
     _flush_unique(session, PortalError("customer.number_taken", number=clean.number))
+    _audit(session, "customer_updated", admin_id, customer_id, "customer", customer_id)
     log.info("Admin %s updated customer %s", admin_id, customer_id)
 
 
@@ -189,6 +199,7 @@ def deactivate_customer(session: Session, admin_id: int, customer_id: int) -> No
     user_ids = list(session.scalars(select(User.id).where(User.customer_id == customer_id)))
     for user_id in user_ids:
         accounts.revoke_cookies(session, user_id)
+    _audit(session, "customer_deactivated", admin_id, customer_id, "customer", customer_id)
     log.info("Admin %s deactivated customer %s and ended the sessions of users %s", admin_id, customer_id, user_ids)
 
 
@@ -196,6 +207,7 @@ def reactivate_customer(session: Session, admin_id: int, customer_id: int) -> No
     """Open a deactivated customer company again; its active users can sign in anew."""
     customer = _customer(session, customer_id)
     customer.active = True
+    _audit(session, "customer_reactivated", admin_id, customer_id, "customer", customer_id)
     log.info("Admin %s reactivated customer %s", admin_id, customer_id)
 
 
@@ -349,6 +361,7 @@ def create_address(session: Session, admin_id: int, customer_id: int, values: Ad
     session.flush()
     if clean.is_default or not has_default:
         _make_default(session, address)
+    _audit(session, "address_created", admin_id, customer_id, "address", address.id)
     log.info("Admin %s created address %s of customer %s", admin_id, address.id, customer_id)
     return address
 
@@ -377,6 +390,7 @@ def update_address(session: Session, admin_id: int, address_id: int, values: Add
     address.country = clean.country
     if clean.is_default:
         _make_default(session, address)
+    _audit(session, "address_updated", admin_id, address.customer_id, "address", address_id)
     log.info("Admin %s updated address %s of customer %s", admin_id, address_id, address.customer_id)
 
 
@@ -393,6 +407,7 @@ def deactivate_address(session: Session, admin_id: int, address_id: int) -> None
     remaining = _active_addresses(session, address.customer_id)
     if was_default and remaining:
         _make_default(session, remaining[0])
+    _audit(session, "address_deactivated", admin_id, address.customer_id, "address", address_id)
     log.info("Admin %s deactivated address %s of customer %s", admin_id, address_id, address.customer_id)
 
 
@@ -513,6 +528,7 @@ def create_user_with_password(
             )
     except IntegrityError:
         raise Problems([PortalError("user.username_taken", username=username)]) from None
+    _audit(session, "user_created", admin_id, customer_id, "user", user.id)
     log.info("Admin %s created user %s (role %s) for customer %s", admin_id, user.id, role.value, customer_id)
     return NewPassword(user.id, user.username, password)
 
@@ -537,6 +553,7 @@ def reset_password(session: Session, admin_id: int, user_id: int) -> NewPassword
     accounts.validate_new_password(user.username, password)
     user.password_hash = accounts.hash_password(password)
     accounts.revoke_cookies(session, user.id)
+    _audit(session, "password_reset", admin_id, user.customer_id, "user", user_id)
     log.info("Admin %s reset the password of user %s", admin_id, user_id)
     return NewPassword(user.id, user.username, password)
 
@@ -544,7 +561,7 @@ def reset_password(session: Session, admin_id: int, user_id: int) -> NewPassword
 def unlock_user(session: Session, admin_id: int, user_id: int) -> None:
     """Lift a user's sign-in lockout after too many failed attempts."""
     user = _user(session, user_id)
-    accounts.unlock(session, user.username)
+    accounts.unlock(session, user.username, admin_id)
     log.info("Admin %s unlocked user %s", admin_id, user_id)
 
 
@@ -554,6 +571,7 @@ def deactivate_user(session: Session, admin_id: int, user_id: int) -> None:
     user = _user(session, user_id)
     user.active = False
     accounts.revoke_cookies(session, user.id)
+    _audit(session, "user_deactivated", admin_id, user.customer_id, "user", user_id)
     log.info("Admin %s deactivated user %s", admin_id, user_id)
 
 
@@ -561,6 +579,7 @@ def reactivate_user(session: Session, admin_id: int, user_id: int) -> None:
     """Let a deactivated user sign in again with their password; old cookies stay invalid."""
     user = _user(session, user_id)
     user.active = True
+    _audit(session, "user_reactivated", admin_id, user.customer_id, "user", user_id)
     log.info("Admin %s reactivated user %s", admin_id, user_id)
 
 

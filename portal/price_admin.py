@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal import audit
 from portal.catalog import normalize_search_text
 from portal.errors import NotFound, PortalError, Problems
 from portal.models import Customer, PriceList, PriceListItem, Product
@@ -106,6 +107,10 @@ def _check_name(session: Session, name: str, price_list_id: int | None) -> str:
     return name
 
 
+def _audit(session: Session, action: str, admin_id: int, price_list_id: int, detail: str = "") -> None:
+    audit.record(session, action, actor_id=admin_id, object_type="price_list", object_id=price_list_id, detail=detail)
+
+
 def _flush_name(session: Session, name: str) -> None:
     """Flush in a savepoint, turning a race on the unique name into the usual message."""
     try:
@@ -121,6 +126,7 @@ def create_price_list(session: Session, admin_id: int, name: str) -> PriceList:
     price_list = PriceList(name=name)
     session.add(price_list)
     _flush_name(session, name)
+    _audit(session, "price_list_created", admin_id, price_list.id, name)
     log.info("Admin %s created price list %s", admin_id, price_list.id)
     return price_list
 
@@ -137,6 +143,7 @@ def rename_price_list(session: Session, admin_id: int, price_list_id: int, name:
     price_list = _price_list(session, price_list_id)
     price_list.name = _check_name(session, name, price_list_id)
     _flush_name(session, price_list.name)
+    _audit(session, "price_list_renamed", admin_id, price_list_id, price_list.name)
     log.info("Admin %s renamed price list %s", admin_id, price_list_id)
 
 
@@ -148,6 +155,7 @@ def delete_price_list(session: Session, admin_id: int, price_list_id: int) -> No
         raise Problems([PortalError("price_list.in_use", name=price_list.name, count=customer_count)])
     session.execute(delete(PriceListItem).where(PriceListItem.price_list_id == price_list_id))
     session.delete(price_list)
+    _audit(session, "price_list_deleted", admin_id, price_list_id, price_list.name)
     log.info("Admin %s deleted price list %s", admin_id, price_list_id)
 
 
@@ -257,6 +265,7 @@ def set_price(
             previous = item.unit_price
     item.unit_price = price
     session.flush()
+    _audit(session, "price_set", admin_id, price_list.id, f"{product.sku} from {quantity}: {previous} -> {price}")
     log.info(
         "Admin %s set price list item %s (price list %s, product %s, from %s)",
         admin_id,
@@ -279,6 +288,7 @@ def remove_prices(session: Session, admin_id: int, price_list_id: int, item_ids:
         delete(PriceListItem).where(PriceListItem.price_list_id == price_list_id, PriceListItem.id.in_(ids))
     )
     removed = result.rowcount or 0
+    _audit(session, "prices_removed", admin_id, price_list_id, f"{removed} items")
     log.info("Admin %s removed %s items from price list %s: %s", admin_id, removed, price_list_id, sorted(ids))
     return removed
 
@@ -353,6 +363,15 @@ def assign_customer_prices(
 
     customer.price_list_id = price_list_id
     customer.discount_percent = percent
+    audit.record(
+        session,
+        "customer_prices_set",
+        actor_id=admin_id,
+        customer_id=customer_id,
+        object_type="customer",
+        object_id=customer_id,
+        detail=f"price list {price_list_id}, discount {percent} %",
+    )
     log.info(
         "Admin %s gave customer %s price list %s and discount %s %%", admin_id, customer_id, price_list_id, percent
     )

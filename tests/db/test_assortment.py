@@ -4,10 +4,17 @@ from sqlalchemy import select
 from portal import assortment
 from portal.catalog import load_customer_context, search_products
 from portal.errors import NotFound, Problems
-from portal.models import AssortmentMode, Customer
+from portal.models import AssortmentMode, AuditEvent, Customer, Role, User
 from tests.factories import make_customer, make_product
 
 ADMIN_ID = 999
+
+
+@pytest.fixture(autouse=True)
+def acting_admin(database):
+    """Create the admin whose id the changes carry: audit events refer to a real user."""
+    with database.write() as session:
+        session.add(User(id=ADMIN_ID, username="acting-admin", name="Admin", password_hash="-", role=Role.ADMIN))
 
 
 @pytest.fixture
@@ -148,3 +155,15 @@ def test_product_groups_count_active_products(database, shop):
         groups = assortment.product_groups(session)
 
     assert [(group.name, group.active_products) for group in groups] == [("Coffee", 2), ("Tea", 1)]
+
+
+def test_group_addition_audited(database, shop):
+    with database.write() as session:
+        assortment.add_group(session, ADMIN_ID, shop["customer"], "Coffee")
+
+    with database.read() as session:
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "assortment_added")).one()
+
+    assert event.actor_id == ADMIN_ID
+    assert event.customer_id == shop["customer"]
+    assert event.detail == "2 products of group 'Coffee'"

@@ -7,10 +7,17 @@ from sqlalchemy import func, select
 from portal import accounts, customer_admin
 from portal.customer_admin import AddressInput, CustomerInput, UserInput
 from portal.errors import NotFound, Problems
-from portal.models import Address, Customer, Role, StockDisplay, User, utc_now
+from portal.models import Address, AuditEvent, Customer, Role, StockDisplay, User, utc_now
 from tests.factories import make_customer, make_user
 
 ADMIN_ID = 999
+
+
+@pytest.fixture(autouse=True)
+def acting_admin(database):
+    """Create the admin whose id the changes carry: audit events refer to a real user."""
+    with database.write() as session:
+        session.add(User(id=ADMIN_ID, username="acting-admin", name="Admin", password_hash="-", role=Role.ADMIN))
 
 
 def _codes(error: Problems) -> list[str]:
@@ -356,7 +363,7 @@ def test_user_reports_every_problem_at_once(database):
         "user.customer_missing",
     ]
     with database.read() as session:
-        assert session.scalar(select(func.count(User.id))) == 0
+        assert session.scalar(select(func.count(User.id)).where(User.id != ADMIN_ID)) == 0
 
 
 @pytest.mark.parametrize("username", ["ab", "anna de vries", "<b>anna</b>"])
@@ -447,4 +454,22 @@ def test_staff_list_holds_admins_only(database, anna, admin_id):
     with database.read() as session:
         staff = customer_admin.list_users(session, None)
 
-    assert [(row.username, row.status) for row in staff] == [("boss", "active")]
+    assert [(row.username, row.status) for row in staff] == [("acting-admin", "active"), ("boss", "active")]
+
+
+def test_user_changes_audited_without_password(database, anna):
+    with database.write() as session:
+        reset = customer_admin.reset_password(session, ADMIN_ID, anna.user_id)
+
+    with database.read() as session:
+        events = session.execute(
+            select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.object_id, AuditEvent.detail).order_by(
+                AuditEvent.id
+            )
+        ).all()
+
+    assert [(action, actor, object_id) for action, actor, object_id, _ in events[-2:]] == [
+        ("user_created", ADMIN_ID, str(anna.user_id)),
+        ("password_reset", ADMIN_ID, str(anna.user_id)),
+    ]
+    assert all(anna.password not in detail and reset.password not in detail for *_, detail in events)

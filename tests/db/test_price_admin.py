@@ -6,10 +6,17 @@ from sqlalchemy import func, select
 from portal import price_admin
 from portal.catalog import get_product, load_customer_context
 from portal.errors import NotFound, PortalError, Problems
-from portal.models import Customer, PriceList, PriceListItem
+from portal.models import AuditEvent, Customer, PriceList, PriceListItem, Role, User
 from tests.factories import make_customer, make_product
 
 ADMIN_ID = 999
+
+
+@pytest.fixture(autouse=True)
+def acting_admin(database):
+    """Create the admin whose id the changes carry: audit events refer to a real user."""
+    with database.write() as session:
+        session.add(User(id=ADMIN_ID, username="acting-admin", name="Admin", password_hash="-", role=Role.ADMIN))
 
 
 def _codes(error: Problems) -> list[str]:
@@ -266,3 +273,16 @@ def test_unknown_price_list_rejected(database, shop):
 def test_prices_of_unknown_list_not_found(database):
     with database.write() as session, pytest.raises(NotFound):
         price_admin.set_price(session, ADMIN_ID, 424242, "BEANS", "1", "1")
+
+
+def test_price_change_audited(database, shop):
+    with database.write() as session:
+        price_admin.set_price(session, ADMIN_ID, shop["price_list"], "BEANS", "10", "8.5")
+        price_admin.set_price(session, ADMIN_ID, shop["price_list"], "BEANS", "10", "8.25")
+
+    with database.read() as session:
+        details = session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "price_set").order_by(AuditEvent.id)
+        ).all()
+
+    assert details == ["BEANS from 10: None -> 8.5000", "BEANS from 10: 8.5000 -> 8.2500"]

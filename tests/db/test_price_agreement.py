@@ -7,9 +7,19 @@ import pytest
 from portal import cart, catalog, ordering, price_admin
 from portal.catalog import load_customer_context
 from portal.customer_admin import CustomerInput, UserInput, create_customer, create_user_with_password
+from portal.models import Role, User
 from tests.factories import make_address, make_product
 
 ADMIN_ID = 999
+
+
+@pytest.fixture(autouse=True)
+def acting_admin(database):
+    """Create the admin whose id the changes carry: audit events refer to a real user."""
+    with database.write() as session:
+        session.add(User(id=ADMIN_ID, username="acting-admin", name="Admin", password_hash="-", role=Role.ADMIN))
+
+
 # 9.99 list price, 8.3333 from 12 in the price list, less 7.5 %: 8.3333 * 0.925 = 7.70830...,
 # which only agrees everywhere if every screen rounds the same way.
 TIER_QUANTITY = 12
