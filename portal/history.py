@@ -5,7 +5,8 @@ default column names are those of the UCI "Online Retail" export: InvoiceNo, Sto
 Description, Quantity, InvoiceDate, UnitPrice, CustomerID and Country. Other exports map
 their own names onto the same fields.
 
-The import reads the file three times and never holds all of its lines in memory:
+The import reads the file three times. It keeps a summary per product, customer and
+invoice in memory, but never all of the lines:
 
 1. Validate every line and gather per product, per customer and per invoice summaries.
    Bad input stops the import here, before anything is written, unless bad lines are
@@ -24,6 +25,7 @@ before the portal existed, so the stock counted today already reflects them.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import enum
 import gzip
@@ -128,8 +130,12 @@ ProgressCallback = Callable[[float, str], None]
 
 
 class SkipReason(enum.StrEnum):
-    """Reason a line of the export was not imported."""
+    """Reason a line of the export was not imported.
 
+    A line counts under the first reason that applies, in the order listed here.
+    """
+
+    BAD_LINE = "bad line"
     NON_PRODUCT = "non-product code (postage, fee, discount, correction or sample)"
     NO_CUSTOMER = "no customer id"
     ZERO_QUANTITY = "quantity 0"
@@ -139,7 +145,6 @@ class SkipReason(enum.StrEnum):
     OTHER_CUSTOMER = "customer id differs from the first line of its invoice"
     ALREADY_IMPORTED = "order already imported"
     NUMBER_TAKEN = "order number already used by an order not imported from history"
-    BAD_LINE = "bad line"
 
 
 class HistoryFileError(PortalError):
@@ -195,8 +200,7 @@ class ImportOptions:
                 f"unknown field {', '.join(unknown)} in the column mapping; "
                 f"the fields are {', '.join(ONLINE_RETAIL_COLUMNS)}"
             )
-        columns = {**self.columns, **overrides}
-        return ImportOptions(**{**self.__dict__, "columns": columns})
+        return dataclasses.replace(self, columns={**self.columns, **overrides})
 
     def is_product_code(self, code: str) -> bool:
         """Tell whether a stock code names a product rather than a fee, discount or correction."""
@@ -349,7 +353,7 @@ class _ExportReader:
             names, indexes = self._header_indexes(header, bool(undecodable))
 
             previous_end = reader.line_num
-            for count, row in enumerate(reader, start=1):
+            for count, row in enumerate(self._rows(reader), start=1):
                 start, previous_end = previous_end + 1, reader.line_num
                 if count % PROGRESS_EVERY_LINES == 0:
                     self.progress(min(raw.tell() / size, 1.0))
@@ -373,6 +377,20 @@ class _ExportReader:
                 yield self._parse(start, row, indexes)
             self.progress(1.0)
 
+    @staticmethod
+    def _rows(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+        """Yield the reader's rows, turning a row the csv module cannot split into HistoryFileError."""
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                # The csv module stops at such a row (a NUL byte, a field over its size
+                # limit), so it cannot be skipped like a bad value.
+                raise HistoryFileError(reader.line_num, None, f"the line cannot be read as CSV: {error}") from error
+            yield row
+
     def _header_indexes(self, header: list[str], undecodable: bool) -> tuple[list[str], dict[str, int]]:
         """Return the header's column names and the index of each field's column."""
         names = [name.strip() for name in header]
@@ -394,7 +412,7 @@ class _ExportReader:
             if len(names) == 1:
                 for delimiter in (";", "\t", "|"):
                     if delimiter in names[0]:
-                        problem += f"; the file seems to use {delimiter!r} as delimiter: pass it as the delimiter"
+                        problem += f"; the file seems to use {delimiter!r} as delimiter, so set the delimiter option"
                         break
             raise HistoryFileError(1, missing[0], problem)
         return names, indexes
@@ -624,6 +642,8 @@ def _scan(path: Path, options: ImportOptions, progress: Callable[[float], None])
         reason = _skip_reason(item, options)
         if reason is None:
             reason = _count_invoice_line(scan, item)
+        # Products come from imported lines and from sales without a customer, which are
+        # goods the supplier sells too. Stock corrections and fees create none.
         sale = item.quantity > 0 and not item.invoice.startswith(CANCELLATION_PREFIX)
         if reason is None or (reason is SkipReason.NO_CUSTOMER and sale and item.unit_price >= 0):
             stats = scan.products.setdefault(options.product_key(item.stock_code), _ProductStats())

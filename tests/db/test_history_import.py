@@ -494,6 +494,16 @@ def test_bad_input_stops_before_writing(database, tmp_path, case, line, column):
     assert counts["orders"] == 0
 
 
+def test_unreadable_csv_stops_import(database, tmp_path):
+    huge = ["900005", "22632", "X" * 200_000, "6", "2011-12-10 10:00:00", "1.85", "12346.0", "UK"]
+    path = write_csv(tmp_path / "huge.csv", [*GOOD_ROWS, huge])
+
+    with pytest.raises(HistoryFileError) as raised:
+        run_import(database, path, ImportOptions(skip_bad_lines=True))
+
+    assert raised.value.line == 5
+
+
 def test_semicolon_error_suggests_delimiter(database, tmp_path):
     with pytest.raises(HistoryFileError) as raised:
         run_import(database, _bad_file(tmp_path, "semicolon delimiter"))
