@@ -4,33 +4,47 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from portal import history
 from portal.config import ConfigError, load_config
-from portal.db import Database, create_portal_engine, migrate
+from portal.db import Database, backup_sqlite, create_portal_engine, migrate
 from portal.integrity import check_invariants
 from portal.setup import ensure_settings, load_demo_if_empty
 
 log = logging.getLogger(__name__)
 
 
+@contextmanager
+def _configured_database() -> Iterator[Database]:
+    """Open the configured database for one command and close its connections after."""
+    database = Database(create_portal_engine(load_config().database_url))
+    try:
+        yield database
+    finally:
+        database.engine.dispose()
+
+
 def _migrate(arguments: argparse.Namespace) -> int:  # noqa: ARG001
-    config = load_config()
-    database = Database(create_portal_engine(config.database_url))
-    migrate(database.engine)
-    with database.write() as session:
-        ensure_settings(session)
+    with _configured_database() as database:
+        migrate(database.engine)
+        with database.write() as session:
+            ensure_settings(session)
     print(f"Database at {database.engine.url.render_as_string(hide_password=True)} is up to date.")
     return 0
 
 
 def _load_demo(arguments: argparse.Namespace) -> int:  # noqa: ARG001
-    config = load_config()
-    database = Database(create_portal_engine(config.database_url))
-    migrate(database.engine)
-    with database.write() as session:
-        ensure_settings(session)
-    if load_demo_if_empty(database):
+    with _configured_database() as database:
+        migrate(database.engine)
+        with database.write() as session:
+            ensure_settings(session)
+        loaded = load_demo_if_empty(database)
+    if loaded:
         print("Demo data loaded.")
     else:
         print("The database has products already; demo data not loaded.")
@@ -38,9 +52,7 @@ def _load_demo(arguments: argparse.Namespace) -> int:  # noqa: ARG001
 
 
 def _check(arguments: argparse.Namespace) -> int:  # noqa: ARG001
-    config = load_config()
-    database = Database(create_portal_engine(config.database_url))
-    with database.read() as session:
+    with _configured_database() as database, database.read() as session:
         violations = check_invariants(session)
     for violation in violations:
         print(violation)
@@ -71,6 +83,23 @@ def _import_history(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(arguments: argparse.Namespace) -> int:
+    config = load_config()
+    url = make_url(config.database_url)
+    if url.get_backend_name() != "sqlite":
+        # pg_dump takes a consistent snapshot while the portal keeps running.
+        target = url.set(drivername="postgresql").render_as_string(hide_password=True)
+        print(f"For PostgreSQL, back up with: pg_dump --format=custom --file={arguments.file} '{target}'")
+        return 0
+    destination = Path(arguments.file)
+    if destination.exists():
+        print(f"{destination} exists already; choose a new file name so no backup is overwritten.")
+        return 1
+    backup_sqlite(url.database, destination)
+    print(f"Backed up {url.database} to {destination}.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one operator command; return the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -80,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="check the stock and order invariants; exit 1 on any violation").set_defaults(
         handler=_check
     )
+    backup = commands.add_parser("backup", help="write an online backup of the SQLite database to FILE")
+    backup.add_argument("file", help="path of the backup file to create")
+    backup.set_defaults(handler=_backup)
     commands.add_parser("load-demo", help="load the demo data into an empty database").set_defaults(handler=_load_demo)
     importer = commands.add_parser(
         "import-history", help="import products, customers and orders from an export of invoice lines"
