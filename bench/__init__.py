@@ -1,0 +1,1 @@
+"""Benchmark suite of the customer portal: `python -m bench --help`."""

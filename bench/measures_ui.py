@@ -1,0 +1,424 @@
+"""Streamlit-level measures through real `streamlit run` processes and the websocket protocol.
+
+Every measure runs against the portal and, as its floor, against a one-line hello page
+served by a second process at the same time, so both see the same machine load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import servers
+from bench.protocol import ProtocolError, StreamlitSession
+from bench.results import Measure, Rule, Sample, Target, percentile
+from bench.workloads import Workload
+
+log = logging.getLogger(__name__)
+
+SEARCH_TARGET = Target(Rule.FLOOR_PLUS_AT_MOST, 10.0, "p50 ≤ hello p50 + 10 ms")
+ADD_TARGET = Target(Rule.RATIO_AT_MOST, 2.0, "p50 ≤ 2 × hello p50")
+THROUGHPUT_TARGET = Target(Rule.RATIO_AT_LEAST, 0.5, "≥ 50 % of hello's reruns/s")
+MANY_USERS_TARGET = Target(Rule.AT_MOST, 150.0, "p95 ≤ 150 ms")
+MANY_USERS_ERRORS_TARGET = Target(Rule.AT_MOST, 0.0, "0 errors")
+SESSION_MEMORY_TARGET = Target(Rule.AT_MOST, 100.0, "≤ 100 KB per session")
+GROWTH_TARGET = Target(Rule.AT_MOST, 10.0, "≤ 10 % growth")
+SEARCH_KEY = "product_search"
+ADD_KEY_PREFIX = "list_add_"
+THINK_SECONDS = 2.0
+
+
+@dataclass
+class Settings:
+    """Counts and durations of the Streamlit-level measures, each a bound on its loop."""
+
+    reruns: int = 60
+    throughput_clients: int = 8
+    throughput_seconds: float = 8.0
+    users: int = 200
+    users_seconds: float = 40.0
+    idle_sessions: int = 100
+    growth_warmup: int = 500
+    growth_reruns: int = 10_000
+    growth_clients: int = 4
+
+
+class Portal:
+    """Opens signed-in sessions on the portal's Products page with the workload's users."""
+
+    def __init__(self, server: servers.Server, workload: Workload) -> None:
+        self.server = server
+        self.workload = workload
+        self.terms = [*workload.rare_terms, *workload.common_terms]
+
+    def session(self, number: int = 0, page: str = "products") -> StreamlitSession:
+        username = self.workload.ui_usernames[number % len(self.workload.ui_usernames)]
+        return StreamlitSession(self.server.base_url, page, self.server.cookie_for(username))
+
+    async def open(self, number: int = 0, page: str = "products") -> StreamlitSession:
+        session = self.session(number, page)
+        result = await session.connect()
+        if page == "products" and not any(widget.id.endswith("-" + SEARCH_KEY) for widget in session.widgets.values()):
+            raise ProtocolError(f"the Products page did not draw its search box; exceptions: {result.exceptions}")
+        return session
+
+    async def search(self, session: StreamlitSession, index: int) -> float:
+        """Type the next term into the search box and return the rerun's seconds."""
+        session.set_text(SEARCH_KEY, self.terms[index % len(self.terms)])
+        result = await session.rerun()
+        if result.exceptions:
+            raise ProtocolError(f"search rerun drew an exception: {result.exceptions[0]}")
+        return result.seconds
+
+
+def _add_key(session: StreamlitSession) -> str:
+    for widget in session.widgets.values():
+        if f"-{ADD_KEY_PREFIX}" in widget.id:
+            return widget.id.rsplit("-", 1)[1]
+    raise ProtocolError("the Products page drew no Add button")
+
+
+async def _hello(server: servers.Server) -> StreamlitSession:
+    session = StreamlitSession(server.base_url)
+    await session.connect()
+    return session
+
+
+async def measure_search_and_add(portal: Portal, hello_server: servers.Server, reruns: int) -> tuple[Sample, Sample]:
+    """Time search reruns and Add clicks on the Products page, each interleaved with a hello rerun."""
+    hello = await _hello(hello_server)
+    products = await portal.open()
+    try:
+        search, hello_times = [], []
+        for index in range(reruns):
+            hello_times.append((await hello.rerun()).seconds)
+            search.append(await portal.search(products, index))
+        search_sample = Sample(
+            percentile(search, 0.5) * 1000,
+            percentile(hello_times, 0.5) * 1000,
+            {"p95": percentile(search, 0.95) * 1000},
+        )
+
+        products.set_text(SEARCH_KEY, "")
+        await products.rerun()
+        key = _add_key(products)
+        fragment = products.widget(key).fragment_id
+        adds, hello_times = [], []
+        for _ in range(reruns):
+            hello_times.append((await hello.rerun()).seconds)
+            result = await products.click(key)
+            if result.exceptions:
+                raise ProtocolError(f"Add rerun drew an exception: {result.exceptions[0]}")
+            adds.append(result.seconds)
+        add_sample = Sample(
+            percentile(adds, 0.5) * 1000,
+            percentile(hello_times, 0.5) * 1000,
+            {"p95": percentile(adds, 0.95) * 1000, "fragment": float(bool(fragment))},
+        )
+        return search_sample, add_sample
+    finally:
+        await products.close()
+        await hello.close()
+
+
+async def _saturate(
+    open_session: Callable[[int], Awaitable[StreamlitSession]],
+    rerun: Callable[[StreamlitSession, int], Awaitable[object]],
+    clients: int,
+    seconds: float,
+) -> tuple[float, int]:
+    """Run `clients` sessions rerunning back to back for `seconds`; return (reruns/s, errors)."""
+    sessions = [await open_session(number) for number in range(clients)]
+    counts = [0] * clients
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def client(number: int) -> None:
+        nonlocal errors
+        index = number
+        while time.monotonic() < deadline:
+            try:
+                await rerun(sessions[number], index)
+                counts[number] += 1
+            except (ProtocolError, TimeoutError):
+                errors += 1
+            index += clients
+
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(client(number) for number in range(clients)))
+    finally:
+        elapsed = time.monotonic() - started
+        for session in sessions:
+            await session.close()
+    return sum(counts) / elapsed, errors
+
+
+async def measure_throughput(portal: Portal, hello_server: servers.Server, settings: Settings) -> Sample:
+    """Compare the Products page's reruns per second at saturation with the hello page's."""
+
+    async def open_hello(_: int) -> StreamlitSession:
+        return await _hello(hello_server)
+
+    async def hello_rerun(session: StreamlitSession, _: int) -> object:
+        return await session.rerun()
+
+    hello_rate, _ = await _saturate(open_hello, hello_rerun, settings.throughput_clients, settings.throughput_seconds)
+    portal_rate, errors = await _saturate(
+        portal.open, portal.search, settings.throughput_clients, settings.throughput_seconds
+    )
+    return Sample(portal_rate, hello_rate, {"errors": errors})
+
+
+async def _simulate_users(
+    open_session: Callable[[int], Awaitable[StreamlitSession]],
+    act: Callable[[StreamlitSession, int], Awaitable[float]],
+    users: int,
+    seconds: float,
+) -> tuple[list[float], int]:
+    """Let each user sign in, then act and think for about THINK_SECONDS, for `seconds` after signing in."""
+    latencies: list[float] = []
+    errors = 0
+    rng = random.Random(3)
+
+    async def user(number: int) -> None:
+        nonlocal errors
+        # Arrivals spread over one think time, so the users do not act in lockstep.
+        await asyncio.sleep(rng.uniform(0, THINK_SECONDS))
+        try:
+            session = await open_session(number)
+        except (ProtocolError, TimeoutError, OSError) as error:
+            log.warning("simulated user %s could not connect: %s", number, error)
+            errors += 1
+            return
+        index = number
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline:
+                await asyncio.sleep(THINK_SECONDS * rng.uniform(0.8, 1.2))
+                if time.monotonic() >= deadline:
+                    break
+                try:
+                    latencies.append(await act(session, index))
+                except (ProtocolError, TimeoutError) as error:
+                    log.warning("simulated user %s: %s", number, error)
+                    errors += 1
+                    return
+                index += users
+        finally:
+            await session.close()
+
+    await asyncio.gather(*(user(number) for number in range(users)))
+    return latencies, errors
+
+
+async def measure_many_users(portal: Portal, hello_server: servers.Server, settings: Settings) -> tuple[Sample, Sample]:
+    """Simulate users searching the Products page with think time; the same on the hello page is the floor."""
+
+    async def open_hello(_: int) -> StreamlitSession:
+        return await _hello(hello_server)
+
+    async def hello_act(session: StreamlitSession, _: int) -> float:
+        return (await session.rerun()).seconds
+
+    hello_latencies, _ = await _simulate_users(open_hello, hello_act, settings.users, settings.users_seconds)
+    latencies, errors = await _simulate_users(portal.open, portal.search, settings.users, settings.users_seconds)
+    p95 = Sample(
+        percentile(latencies, 0.95) * 1000,
+        percentile(hello_latencies, 0.95) * 1000,
+        {"p50": percentile(latencies, 0.5) * 1000, "reruns": len(latencies)},
+    )
+    return p95, Sample(float(errors), details={"reruns": len(latencies)})
+
+
+async def _idle_session_bytes(
+    server: servers.Server, open_session: Callable[[int], Awaitable[StreamlitSession]], count: int
+) -> float:
+    """Open `count` sessions that then sit idle; return the RSS growth per session in bytes."""
+    warm = await open_session(0)
+    await asyncio.sleep(1.0)
+    before = server.rss_bytes()
+    sessions = [await open_session(number + 1) for number in range(count)]
+    await asyncio.sleep(2.0)
+    after = server.rss_bytes()
+    for session in [warm, *sessions]:
+        await session.close()
+    return (after - before) / count
+
+
+async def measure_session_memory(portal: Portal, hello_server: servers.Server, settings: Settings) -> Sample:
+    """Compare RSS per idle signed-in portal session (on the home page) with a hello page session."""
+
+    async def open_hello(_: int) -> StreamlitSession:
+        return await _hello(hello_server)
+
+    async def open_home(number: int) -> StreamlitSession:
+        return await portal.open(number, page="")
+
+    hello_bytes = await _idle_session_bytes(hello_server, open_hello, settings.idle_sessions)
+    portal_bytes = await _idle_session_bytes(portal.server, open_home, settings.idle_sessions)
+    return Sample(portal_bytes / 1024, hello_bytes / 1024)
+
+
+async def _growth(
+    server: servers.Server,
+    open_session: Callable[[int], Awaitable[StreamlitSession]],
+    rerun: Callable[[StreamlitSession, int], Awaitable[object]],
+    settings: Settings,
+) -> tuple[float, int, int]:
+    """Rerun `growth_reruns` times after a warm-up; return (RSS growth in %, RSS after warm-up, reruns done)."""
+    sessions = [await open_session(number) for number in range(settings.growth_clients)]
+    done = 0
+
+    async def run(total: int) -> None:
+        nonlocal done
+        per_client = math.ceil(total / len(sessions))
+
+        async def client(number: int) -> None:
+            nonlocal done
+            for index in range(per_client):
+                await rerun(sessions[number], number + index * len(sessions))
+                done += 1
+
+        await asyncio.gather(*(client(number) for number in range(len(sessions))))
+
+    try:
+        await run(settings.growth_warmup)
+        await asyncio.sleep(1.0)
+        baseline = server.rss_bytes()
+        done = 0
+        await run(settings.growth_reruns)
+        await asyncio.sleep(1.0)
+        final = server.rss_bytes()
+    finally:
+        for session in sessions:
+            await session.close()
+    return (final - baseline) / baseline * 100, baseline, done
+
+
+async def measure_growth(portal: Portal, hello_server: servers.Server, settings: Settings) -> Sample:
+    """Compare the portal's RSS growth over many search reruns with the hello page's over as many reruns."""
+
+    async def open_hello(_: int) -> StreamlitSession:
+        return await _hello(hello_server)
+
+    async def hello_rerun(session: StreamlitSession, _: int) -> object:
+        return await session.rerun()
+
+    hello_growth, _, _ = await _growth(hello_server, open_hello, hello_rerun, settings)
+    growth, baseline, done = await _growth(portal.server, portal.open, portal.search, settings)
+    return Sample(growth, hello_growth, {"baseline_mb": baseline / 1e6, "reruns": done})
+
+
+def run_ui_measures(
+    workload: Workload,
+    app_dir: Path,
+    work_dir: Path,
+    repeat: int,
+    settings: Settings,
+    portal_options: list[str],
+) -> list[Measure]:
+    """Start the portal and the hello page, and run every Streamlit-level measure on them."""
+    tier, engine = workload.tier, workload.engine
+    search = Measure(
+        "ui_search", "Products page: search rerun", "ms", "p50", "hello rerun p50", SEARCH_TARGET, tier, engine
+    )
+    add = Measure(
+        "ui_add", "Products page: Add to current order", "ms", "p50", "hello rerun p50", ADD_TARGET, tier, engine
+    )
+    throughput = Measure(
+        "ui_throughput",
+        f"Products page reruns/s at saturation ({settings.throughput_clients} clients)",
+        "reruns/s",
+        "reruns/s",
+        "hello reruns/s",
+        THROUGHPUT_TARGET,
+        tier,
+        engine,
+    )
+    users = Measure(
+        "ui_many_users",
+        f"{settings.users} simulated users, {THINK_SECONDS:.0f} s think time",
+        "ms",
+        "p95",
+        "hello p95 under the same load",
+        MANY_USERS_TARGET,
+        tier,
+        engine,
+    )
+    user_errors = Measure(
+        "ui_many_users_errors",
+        f"{settings.users} simulated users: errors",
+        "count",
+        "count",
+        "",
+        MANY_USERS_ERRORS_TARGET,
+        tier,
+        engine,
+    )
+    session_memory = Measure(
+        "memory_per_session",
+        "RSS per idle signed-in session",
+        "KB",
+        "KB/session",
+        "hello KB/session",
+        SESSION_MEMORY_TARGET,
+        tier,
+        engine,
+    )
+    growth = Measure(
+        "memory_growth",
+        f"RSS growth over {settings.growth_reruns:,} reruns after warm-up",
+        "%",
+        "growth",
+        "hello growth",
+        GROWTH_TARGET,
+        tier,
+        engine,
+    )
+    measures = [search, add, throughput, users, user_errors, session_memory, growth]
+    log_dir = work_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run_all(portal: Portal, hello_server: servers.Server) -> None:
+        for number in range(1, repeat + 1):
+            log.info("%s/%s: Streamlit measures, repetition %s of %s", tier, engine, number, repeat)
+            search_sample, add_sample = await measure_search_and_add(portal, hello_server, settings.reruns)
+            search.samples.append(search_sample)
+            add.samples.append(add_sample)
+            throughput.samples.append(await measure_throughput(portal, hello_server, settings))
+            session_memory.samples.append(await measure_session_memory(portal, hello_server, settings))
+            many, errors = await measure_many_users(portal, hello_server, settings)
+            users.samples.append(many)
+            user_errors.samples.append(errors)
+        log.info("%s/%s: memory growth over %s reruns", tier, engine, settings.growth_reruns)
+        growth.samples.append(await measure_growth(portal, hello_server, settings))
+
+    with (
+        servers.portal_server(app_dir, workload.url, log_dir, portal_options) as portal_process,
+        servers.hello_server(work_dir, log_dir) as hello_process,
+    ):
+        gc.collect()
+        try:
+            asyncio.run(run_all(Portal(portal_process, workload), hello_process))
+        except Exception as error:  # the report shows which measures failed and why
+            log.exception("%s/%s: Streamlit measures failed", tier, engine)
+            for measure in measures:
+                if len(measure.samples) < repeat:
+                    measure.error = f"{type(error).__name__}: {error}"[:300]
+            log.error("portal server log tail:\n%s", portal_process.log_tail())
+    fragment = add.samples and add.samples[0].details.get("fragment")
+    add.note = "the Add button runs in an st.fragment" if fragment else "the Add button reruns the whole page"
+    growth.note = f"one run of {settings.growth_reruns:,} search reruns by {settings.growth_clients} clients"
+    growth.note += f" after {settings.growth_warmup} warm-up reruns, so min = median = max"
+    if portal_options:
+        for measure in measures:
+            measure.note = (measure.note + "; " if measure.note else "") + "portal options: " + " ".join(portal_options)
+    return measures
