@@ -71,8 +71,7 @@ def _import_history(arguments: argparse.Namespace) -> int:
             date_format=arguments.date_format,
             skip_bad_lines=arguments.skip_bad_lines,
         ).with_columns(history.parse_column_mapping(arguments.columns or ""))
-        database = Database(create_portal_engine(load_config().database_url))
-        with database.write() as session:
+        with _configured_database() as database, database.write() as session:
             summary = history.import_history(session, arguments.file, options)
     except (history.HistoryFileError, ValueError, OSError) as error:
         print(f"Import of {arguments.file} failed, nothing was written: {error}")
