@@ -211,6 +211,9 @@ def user_for_cookie(session: Session, username: str, issued_at: dt.datetime) -> 
     user = session.scalar(select(User).where(User.username == normalize_username(username), User.active.is_(True)))
     if user is None or issued_at <= user.tokens_valid_after:
         return None
+    # Deactivating a company revokes its users' cookies too; this check holds even if not.
+    if user.customer is not None and not user.customer.active:
+        return None
     return user
 
 

@@ -154,3 +154,12 @@ def test_duplicate_username_rejected(database, user_id):
         accounts.create_user(session, username="Anna", name="Other", password="another password", role=Role.ADMIN)
 
     assert raised.value.code == "user.username_taken"
+
+
+def test_cookie_of_inactive_company_rejected(database, user_id):
+    issued = accounts.utc_now()
+    with database.write() as session:
+        session.get(User, user_id).customer.active = False
+
+    with database.read() as session:
+        assert accounts.user_for_cookie(session, "anna", issued) is None
