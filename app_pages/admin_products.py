@@ -271,7 +271,7 @@ def photo_tab() -> None:
     ):
         try:
             with context.database.write() as session:
-                products.store_image(session, summary.id, upload.getvalue())
+                products.store_image(session, summary.id, upload.getvalue(), context.user.id)
         except PortalError as error:
             st.error(error_text(context, error))
         else:
@@ -280,7 +280,7 @@ def photo_tab() -> None:
             st.rerun()
     if thumbnail and remove_column.button(context.t("admin_products.photo_remove"), key="admin_products_photo_remove"):
         with context.database.write() as session:
-            products.delete_image(session, summary.id)
+            products.delete_image(session, summary.id, context.user.id)
         flash("success", context.t("admin_products.photo_removed", sku=escape_markdown(summary.sku)))
         st.rerun()
 

@@ -29,9 +29,9 @@ applied in one transaction (`apply_import`), all rows or none. A row that matche
 the database has changes nothing, so importing the same file twice changes it once.
 Rows absent from the file are left alone: an import never deletes anything.
 
-Exports write the columns the import reads, with the headers of the chosen language:
-CSV in Dutch is ";" separated with a decimal comma, CSV in English "," separated with a
-decimal point; both UTF-8 with BOM so Excel detects the encoding. Prices are written
+Exports write the columns the import reads, with the headers of the chosen language.
+CSV in Dutch is ";" separated with a decimal comma, and CSV in English "," separated
+with a decimal point. Both are UTF-8 with BOM, so that Excel detects the encoding. Prices are written
 with 2 or 4 decimals, never 3, so an export can never be read the other way.
 """
 
@@ -60,6 +60,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal import audit
 from portal.errors import PortalError, Problems
 from portal.i18n import LANGUAGES, translate
 from portal.models import PriceList, PriceListItem, Product
@@ -953,12 +954,23 @@ def apply_import(
     if parsed.problems:
         raise Problems(list(parsed.problems))
     if parsed.kind is ImportKind.PRODUCTS:
-        saved = save_products(session, parsed.rows, user_id, parsed.info.decimal_mark, progress)
+        source = f"import {parsed.info.filename}"
+        saved = save_products(session, parsed.rows, user_id, parsed.info.decimal_mark, progress, source)
         result = ImportResult(saved.created, saved.updated, saved.unchanged)
     elif parsed.kind is ImportKind.PRICES:
         result = _apply_prices(session, parsed, progress)
     else:
         result = _apply_stock(session, parsed, user_id, progress)
+    if parsed.kind is not ImportKind.PRODUCTS and (result.created or result.updated):
+        # Product saves record their own event; set_stock also records each correction.
+        audit.record(
+            session,
+            f"{parsed.kind.value}_imported",
+            actor_id=user_id,
+            object_type="file",
+            object_id=parsed.info.filename,
+            detail=f"{result.created} new, {result.updated} changed, {result.price_lists_created} price lists created",
+        )
     log.info(
         "Imported %s from %r for user %s: %s new, %s updated, %s unchanged, %s price lists created",
         parsed.kind.value,

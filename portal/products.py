@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal import audit
 from portal.catalog import looks_like_sku, product_search_text, search_condition
 from portal.errors import NotFound, PortalError, Problems
 from portal.models import Product, ProductImage
@@ -618,18 +619,39 @@ def _apply_change(session: Session, item: PlannedProduct) -> None:
         product.search_text = product_search_text(product.sku, product.ean, product.name)
 
 
+def _audit_detail(plan: ProductPlan, source: str) -> str:
+    """Describe a save for the audit log: its source, counts, and the SKUs with their changed fields."""
+    counts = f"{plan.count('new')} new, {plan.count('changed')} changed"
+    detail = f"{source}: {counts}" if source else counts
+    # A large import lists its first SKUs only, because the log keeps MAX_DETAIL_LENGTH characters.
+    changes = []
+    length = len(detail)
+    for item in plan.planned:
+        if length > audit.MAX_DETAIL_LENGTH:
+            break
+        if item.status == "unchanged":
+            continue
+        fields = "new" if item.status == "new" else ", ".join(sorted(item.values))
+        changes.append(f"{item.sku} ({fields})")
+        length += len(changes[-1]) + 2
+    return f"{detail}: {'; '.join(changes)}"
+
+
 def save_products(
     session: Session,
     rows: Sequence[ProductInput],
     user_id: int | None,
     decimal_mark: str = ",",
     progress: Callable[[int, int], None] | None = None,
+    source: str = "",
 ) -> SaveResult:
     """Create and update products from rows, all of them or none; the caller commits.
 
     Raises Problems with every RowProblem when any row is invalid, before anything is
     written. A row that changes nothing writes nothing, so saving the same rows twice
     changes the database once. `progress` is called with (rows done, rows in total).
+    A save that changes something adds one audit event, with `source` (such as the
+    imported file) in its detail.
     """
     plan = plan_products(session, rows, decimal_mark)
     if plan.problems:
@@ -657,6 +679,10 @@ def save_products(
         raise PortalError("product.save_conflict") from error
 
     result = SaveResult(plan.count("new"), plan.count("changed"), plan.count("unchanged"))
+    if result.created or result.updated:
+        audit.record(
+            session, "products_saved", actor_id=user_id, object_type="product", detail=_audit_detail(plan, source)
+        )
     log.info(
         "Products saved by user %s: %s created, %s updated, %s unchanged",
         user_id,
@@ -778,7 +804,7 @@ def _encode(image: Image.Image, has_alpha: bool) -> bytes:
     return buffer.getvalue()
 
 
-def store_image(session: Session, product_id: int, data: bytes) -> None:
+def store_image(session: Session, product_id: int, data: bytes, user_id: int | None = None) -> None:
     """Store a product photo and its thumbnail, replacing any earlier one.
 
     The upload is decoded and encoded again (JPEG, or PNG when it has transparency), so
@@ -786,7 +812,8 @@ def store_image(session: Session, product_id: int, data: bytes) -> None:
     as they came. The photo is scaled down to at most MAX_IMAGE_SIDE pixels on its long
     side, the thumbnail to THUMBNAIL_SIDE.
     """
-    if session.get(Product, product_id) is None:
+    product = session.get(Product, product_id)
+    if product is None:
         raise NotFound("product")
     if not data:
         raise PortalError("product.image_invalid")
@@ -807,16 +834,19 @@ def store_image(session: Session, product_id: int, data: bytes) -> None:
     else:
         stored.content_type, stored.image, stored.thumbnail = content_type, photo, thumbnail
     session.flush()
+    audit.record(session, "product_photo_stored", actor_id=user_id, object_type="product", object_id=product.sku)
     log.info("Product %s: photo stored, %s bytes (%s)", product_id, len(photo), content_type)
 
 
-def delete_image(session: Session, product_id: int) -> bool:
+def delete_image(session: Session, product_id: int, user_id: int | None = None) -> bool:
     """Remove a product's photo; return whether it had one."""
     stored = session.get(ProductImage, product_id)
     if stored is None:
         return False
+    sku = session.scalar(select(Product.sku).where(Product.id == product_id))
     session.delete(stored)
     session.flush()
+    audit.record(session, "product_photo_removed", actor_id=user_id, object_type="product", object_id=sku)
     log.info("Product %s: photo removed", product_id)
     return True
 

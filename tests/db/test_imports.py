@@ -10,7 +10,7 @@ from portal import imports
 from portal.errors import PortalError, Problems
 from portal.imports import FileFormat, ImportKind, import_file, preview_import, read_import
 from portal.integrity import check_invariants
-from portal.models import MovementKind, PriceList, PriceListItem, Product, StockMovement
+from portal.models import AuditEvent, MovementKind, PriceList, PriceListItem, Product, StockMovement
 from portal.settings import load_settings
 from tests.factories import make_product
 
@@ -228,6 +228,23 @@ def test_price_import_matches_list_name_regardless_of_case(database, two_product
     result = _import(database, ImportKind.PRICES, b"prijslijst;sku;vanaf;prijs\ngroothandel;A1;10;3,40\n")
 
     assert (result.created, result.updated, result.price_lists_created) == (0, 1, 0)
+
+
+def test_price_import_is_recorded_in_audit_log(database, two_products):
+    _import(database, ImportKind.PRICES, PRICES_CSV, "prijzen.csv")
+    _import(database, ImportKind.PRICES, PRICES_CSV, "prijzen.csv")
+
+    with database.read() as session:
+        events = [(event.action, event.object_id) for event in session.scalars(select(AuditEvent))]
+    assert events == [("prices_imported", "prijzen.csv")], "an import that changes nothing is not recorded"
+
+
+def test_product_import_names_file_in_audit_log(database):
+    _import(database, ImportKind.PRODUCTS, DUTCH_CSV, "leverancier.csv")
+
+    with database.read() as session:
+        detail = session.scalar(select(AuditEvent.detail).where(AuditEvent.action == "products_saved"))
+    assert detail.startswith("import leverancier.csv: 3 new, 0 changed: 00123 (new)")
 
 
 def test_price_import_rejects_unknown_sku(database, two_products):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from portal import cart, ordering, products
 from portal.catalog import load_customer_context, search_products
 from portal.errors import NotFound, PortalError, Problems
-from portal.models import OrderLine, PriceListItem, Product, ProductImage
+from portal.models import AuditEvent, OrderLine, PriceListItem, Product, ProductImage
 from portal.products import ProductInput, list_products, save_products, validate_products
 from portal.settings import load_settings
 from tests.factories import make_address, make_customer, make_price_list, make_product, make_user
@@ -191,6 +191,20 @@ def test_product_gone_meanwhile_is_reported(database):
     assert _problems(caught.value) == [(2, "", "product.gone")]
 
 
+def _audit_events(database):
+    with database.read() as session:
+        return [(event.action, event.object_id, event.detail) for event in session.scalars(select(AuditEvent))]
+
+
+def test_save_is_recorded_in_audit_log(database):
+    with database.write() as session:
+        product_id = make_product(session, sku="E1", name="Old").id
+
+    _save(database, ProductInput(row=1, product_id=product_id, name="New", list_price="2,00"), _new(row=2))
+
+    assert _audit_events(database) == [("products_saved", "", "1 new, 1 changed: E1 (list_price, name); N1 (new)")]
+
+
 def test_unchanged_row_writes_nothing(database):
     with database.write() as session:
         product_id = make_product(session, sku="E1", name="Same", price="1.00").id
@@ -198,6 +212,7 @@ def test_unchanged_row_writes_nothing(database):
     result = _save(database, ProductInput(row=1, product_id=product_id, name="Same", list_price="1,00"))
 
     assert (result.updated, result.unchanged) == (0, 1)
+    assert _audit_events(database) == []
 
 
 # --- Deactivating ----------------------------------------------------------------------
@@ -389,3 +404,15 @@ def test_delete_image_removes_photo(database, product_id):
 
     assert removed is True
     assert _stored(database, product_id) is None
+
+
+def test_photo_changes_are_recorded_in_audit_log(database, product_id):
+    with database.write() as session:
+        products.store_image(session, product_id, _picture())
+    with database.write() as session:
+        products.delete_image(session, product_id)
+
+    assert [(action, sku) for action, sku, _ in _audit_events(database)] == [
+        ("product_photo_stored", "PHOTO"),
+        ("product_photo_removed", "PHOTO"),
+    ]
