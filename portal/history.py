@@ -386,8 +386,8 @@ class _ExportReader:
             except StopIteration:
                 return
             except csv.Error as error:
-                # The csv module stops at such a row (a NUL byte, a field over its size
-                # limit), so it cannot be skipped like a bad value.
+                # The csv module stops at such a row (a field over its size limit, for
+                # example), so it cannot be skipped like a bad value.
                 raise HistoryFileError(reader.line_num, None, f"the line cannot be read as CSV: {error}") from error
             yield row
 
@@ -1036,6 +1036,10 @@ class _Reversals:
                 )
                 .join(Order, Order.id == OrderLine.order_id)
                 .where(
+                    # The plain IN conditions let PostgreSQL use the indexes on customer
+                    # and product, which it does not for the pairs alone.
+                    Order.customer_id.in_({customer_id for customer_id, _ in chunk}),
+                    OrderLine.product_id.in_({product_id for _, product_id in chunk}),
                     tuple_(Order.customer_id, OrderLine.product_id).in_(chunk),
                     Order.source == OrderSource.IMPORT,
                     Order.status == OrderStatus.COMPLETED,
