@@ -67,6 +67,7 @@ from portal.models import PriceList, PriceListItem, Product
 from portal.price_admin import MAX_PRICE_LIST_NAME_LENGTH
 from portal.products import (
     LOOKUP_CHUNK,
+    PRODUCT_FIELDS,
     ProductInput,
     RawValue,
     RowProblem,
@@ -110,19 +111,7 @@ class FileFormat(enum.StrEnum):
 
 # Columns of each kind of file, in the order exports write them.
 COLUMNS: dict[ImportKind, tuple[str, ...]] = {
-    ImportKind.PRODUCTS: (
-        "sku",
-        "ean",
-        "name",
-        "description",
-        "product_group",
-        "list_price",
-        "vat_rate",
-        "unit",
-        "min_quantity",
-        "order_multiple",
-        "active",
-    ),
+    ImportKind.PRODUCTS: PRODUCT_FIELDS,
     ImportKind.PRICES: ("price_list", "sku", "from_quantity", "unit_price"),
     ImportKind.STOCK: ("sku", "name", "stock"),
 }
