@@ -7,6 +7,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -20,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = PROJECT_ROOT / "docs" / "benchmarks.md"
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 POSTGRESQL_URL_VARIABLE = "BENCH_POSTGRESQL_URL"
-GROUPS = ("data", "orders", "ui")
+GROUPS = ("data", "orders", "ui", "users")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -45,7 +46,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="demo tier, tiny counts, one repetition: checks that the suite runs; its timings mean nothing",
     )
     parser.add_argument(
-        "--only", default=",".join(GROUPS), help=f"comma-separated groups to run, of {', '.join(GROUPS)} (default: all)"
+        "--only",
+        default=",".join(GROUPS),
+        help="comma-separated measure groups to run (default: all): data (search, paging, overhead), orders, "
+        "ui (Products page reruns, throughput, memory growth), users (many users, memory per session); "
+        "results of groups not run are kept from the earlier run",
     )
     parser.add_argument(
         "--portal-option",
@@ -76,7 +81,7 @@ def _engines(arguments: argparse.Namespace) -> list[str]:
 def _settings(arguments: argparse.Namespace):
     data, orders, ui = measures_data.Settings(), measures_orders.Settings(), measures_ui.Settings()
     if arguments.smoke:
-        data = measures_data.Settings(search_calls=3, paging_calls=3, overhead_calls=3)
+        data = measures_data.Settings(search_calls=3, paging_calls=3, overhead_calls=3, scan_calls=2)
         orders = measures_orders.Settings(single_orders=3, clients=2, orders_per_client=2)
         ui = measures_ui.Settings(
             reruns=3,
@@ -103,9 +108,15 @@ def _workload(tier: str, engine: str, arguments: argparse.Namespace, work_dir: P
 
 
 def _run_engine(
-    tier: str, engine: str, arguments: argparse.Namespace, work_dir: Path, groups: set[str], repeat: int
-) -> dict:
-    """Prepare the workload and run the chosen measure groups on one engine; return the run record."""
+    tier: str,
+    engine: str,
+    arguments: argparse.Namespace,
+    work_dir: Path,
+    groups: set[str],
+    repeat: int,
+    results_dir: Path,
+) -> None:
+    """Prepare the workload, run the chosen measure groups on one engine and store the results."""
     command = "python -m bench " + shlex.join(sys.argv[1:])
     load_before = report.load_average()
     data_settings, order_settings, ui_settings = _settings(arguments)
@@ -114,21 +125,31 @@ def _run_engine(
     log.info("%s/%s: workload ready in %.0f s: %s", tier, engine, time.monotonic() - started, workload.counts)
 
     measures = []
+
+    def save() -> None:
+        # Stored after every group, so an interrupted run keeps the groups it finished.
+        record = report.run_record(tier, engine, command, PROJECT_ROOT, repeat, workload.counts, load_before, measures)
+        report.save_run(results_dir, tier, engine, record)
+
     if "data" in groups:
         measures += measures_data.run_data_measures(workload, repeat, data_settings)
+        save()
     if "orders" in groups:
         measures += measures_orders.run_order_measures(workload, repeat, order_settings)
-    if "ui" in groups:
+        save()
+    if groups & {"ui", "users"}:
         measures += measures_ui.run_ui_measures(
-            workload, PROJECT_ROOT, work_dir / engine, repeat, ui_settings, arguments.portal_option
+            workload, PROJECT_ROOT, work_dir / engine, repeat, ui_settings, arguments.portal_option, groups
         )
-    return report.run_record(tier, engine, command, PROJECT_ROOT, repeat, workload.counts, load_before, measures)
+        save()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the suite; return the process exit code (0 even when targets are missed)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # A plain SIGTERM would skip the cleanup that stops the streamlit servers and removes the work folder.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     arguments = _parse(argv)
     tier = "demo" if arguments.smoke else arguments.tier
     repeat = 1 if arguments.smoke else max(arguments.repeat, 1)
@@ -153,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 log.warning("retail tier: %s", reason)
                 report.save_run(results_dir, tier, engine, report.unavailable_run(tier, engine, reason))
                 continue
-            run = _run_engine(tier, engine, arguments, work_dir, groups, repeat)
-            report.save_run(results_dir, tier, engine, run)
+            _run_engine(tier, engine, arguments, work_dir, groups, repeat, results_dir)
         report.write_report(output, results_dir, report.machine_info(arguments.postgresql_url))
     finally:
         if arguments.work_dir is None:

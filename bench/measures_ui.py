@@ -33,6 +33,7 @@ GROWTH_TARGET = Target(Rule.AT_MOST, 10.0, "≤ 10 % growth")
 SEARCH_KEY = "product_search"
 ADD_KEY_PREFIX = "list_add_"
 THINK_SECONDS = 2.0
+CONNECT_CONCURRENCY = 4
 
 
 @dataclass
@@ -177,94 +178,67 @@ async def measure_throughput(portal: Portal, hello_server: servers.Server, setti
     return Sample(portal_rate, hello_rate, {"errors": errors})
 
 
+async def _open_many(
+    server: servers.Server, open_session: Callable[[int], Awaitable[StreamlitSession]], count: int
+) -> tuple[list[StreamlitSession], float, int]:
+    """Open `count` sessions, CONNECT_CONCURRENCY at a time; return them, RSS growth per session, failures.
+
+    Opening a session runs the page once; opening hundreds at once would only measure
+    how long the server takes to start that many runs, not the steady state with them open.
+    """
+    limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    sessions: list[StreamlitSession] = []
+    failures = 0
+    warm = await open_session(count)
+    await asyncio.sleep(1.0)
+    before = server.rss_bytes()
+
+    async def connect(number: int) -> None:
+        nonlocal failures
+        async with limit:
+            try:
+                sessions.append(await open_session(number))
+            except (ProtocolError, TimeoutError, OSError) as error:
+                log.warning("session %s on %s could not connect: %r", number, server.name, error)
+                failures += 1
+
+    await asyncio.gather(*(connect(number) for number in range(count)))
+    await warm.close()
+    await asyncio.sleep(2.0)
+    after = server.rss_bytes()
+    return sessions, (after - before) / max(len(sessions), 1), failures
+
+
 async def _simulate_users(
-    open_session: Callable[[int], Awaitable[StreamlitSession]],
-    act: Callable[[StreamlitSession, int], Awaitable[float]],
-    users: int,
-    seconds: float,
+    sessions: list[StreamlitSession], act: Callable[[StreamlitSession, int], Awaitable[float]], seconds: float
 ) -> tuple[list[float], int]:
-    """Let each user sign in, then act and think for about THINK_SECONDS, for `seconds` after signing in."""
+    """Let each open session act, then think for about THINK_SECONDS, until `seconds` have passed."""
     latencies: list[float] = []
     errors = 0
     rng = random.Random(3)
+    deadline = time.monotonic() + seconds
 
-    async def user(number: int) -> None:
+    async def user(number: int, session: StreamlitSession) -> None:
         nonlocal errors
         # Arrivals spread over one think time, so the users do not act in lockstep.
         await asyncio.sleep(rng.uniform(0, THINK_SECONDS))
-        try:
-            session = await open_session(number)
-        except (ProtocolError, TimeoutError, OSError) as error:
-            log.warning("simulated user %s could not connect: %s", number, error)
-            errors += 1
-            return
         index = number
-        deadline = time.monotonic() + seconds
-        try:
-            while time.monotonic() < deadline:
-                await asyncio.sleep(THINK_SECONDS * rng.uniform(0.8, 1.2))
-                if time.monotonic() >= deadline:
-                    break
-                try:
-                    latencies.append(await act(session, index))
-                except (ProtocolError, TimeoutError) as error:
-                    log.warning("simulated user %s: %s", number, error)
-                    errors += 1
-                    return
-                index += users
-        finally:
-            await session.close()
+        while time.monotonic() < deadline:
+            try:
+                latencies.append(await act(session, index))
+            except (ProtocolError, TimeoutError) as error:
+                log.warning("simulated user %s: %r", number, error)
+                errors += 1
+                return
+            index += len(sessions)
+            await asyncio.sleep(THINK_SECONDS * rng.uniform(0.8, 1.2))
 
-    await asyncio.gather(*(user(number) for number in range(users)))
+    await asyncio.gather(*(user(number, session) for number, session in enumerate(sessions)))
     return latencies, errors
 
 
-async def measure_many_users(portal: Portal, hello_server: servers.Server, settings: Settings) -> tuple[Sample, Sample]:
-    """Simulate users searching the Products page with think time; the same on the hello page is the floor."""
-
-    async def open_hello(_: int) -> StreamlitSession:
-        return await _hello(hello_server)
-
-    async def hello_act(session: StreamlitSession, _: int) -> float:
-        return (await session.rerun()).seconds
-
-    hello_latencies, _ = await _simulate_users(open_hello, hello_act, settings.users, settings.users_seconds)
-    latencies, errors = await _simulate_users(portal.open, portal.search, settings.users, settings.users_seconds)
-    p95 = Sample(
-        percentile(latencies, 0.95) * 1000,
-        percentile(hello_latencies, 0.95) * 1000,
-        {"p50": percentile(latencies, 0.5) * 1000, "reruns": len(latencies)},
-    )
-    return p95, Sample(float(errors), details={"reruns": len(latencies)})
-
-
-async def _idle_session_bytes(
-    server: servers.Server, open_session: Callable[[int], Awaitable[StreamlitSession]], count: int
-) -> float:
-    """Open `count` sessions that then sit idle; return the RSS growth per session in bytes."""
-    warm = await open_session(0)
-    await asyncio.sleep(1.0)
-    before = server.rss_bytes()
-    sessions = [await open_session(number + 1) for number in range(count)]
-    await asyncio.sleep(2.0)
-    after = server.rss_bytes()
-    for session in [warm, *sessions]:
-        await session.close()
-    return (after - before) / count
-
-
-async def measure_session_memory(portal: Portal, hello_server: servers.Server, settings: Settings) -> Sample:
-    """Compare RSS per idle signed-in portal session (on the home page) with a hello page session."""
-
-    async def open_hello(_: int) -> StreamlitSession:
-        return await _hello(hello_server)
-
-    async def open_home(number: int) -> StreamlitSession:
-        return await portal.open(number, page="")
-
-    hello_bytes = await _idle_session_bytes(hello_server, open_hello, settings.idle_sessions)
-    portal_bytes = await _idle_session_bytes(portal.server, open_home, settings.idle_sessions)
-    return Sample(portal_bytes / 1024, hello_bytes / 1024)
+async def _hello_rerun_seconds(session: StreamlitSession, _: int) -> float:
+    return (await session.rerun()).seconds
 
 
 async def _growth(
@@ -324,8 +298,14 @@ def run_ui_measures(
     repeat: int,
     settings: Settings,
     portal_options: list[str],
+    groups: set[str],
 ) -> list[Measure]:
-    """Start the portal and the hello page, and run every Streamlit-level measure on them."""
+    """Start the portal and the hello page, and run the Streamlit-level measures of `groups` on them.
+
+    Group "ui" is search, Add, throughput and memory growth; group "users" opens
+    `settings.users` sessions on each server for the memory per session and the
+    many-users measures.
+    """
     tier, engine = workload.tier, workload.engine
     search = Measure(
         "ui_search", "Products page: search rerun", "ms", "p50", "hello rerun p50", SEARCH_TARGET, tier, engine
@@ -336,9 +316,9 @@ def run_ui_measures(
     throughput = Measure(
         "ui_throughput",
         f"Products page reruns/s at saturation ({settings.throughput_clients} clients)",
-        "reruns/s",
-        "reruns/s",
-        "hello reruns/s",
+        "per s",
+        "reruns",
+        "hello reruns",
         THROUGHPUT_TARGET,
         tier,
         engine,
@@ -383,23 +363,49 @@ def run_ui_measures(
         tier,
         engine,
     )
-    measures = [search, add, throughput, users, user_errors, session_memory, growth]
+    measures = []
+    if "ui" in groups:
+        measures += [search, add, throughput, growth]
+    if "users" in groups:
+        measures += [users, user_errors, session_memory]
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
 
     async def run_all(portal: Portal, hello_server: servers.Server) -> None:
+        if "users" in groups:
+            log.info("%s/%s: opening %s sessions on each server", tier, engine, settings.users)
+
+            async def open_hello(_: int) -> StreamlitSession:
+                return await _hello(hello_server)
+
+            hello_sessions, hello_bytes, _ = await _open_many(hello_server, open_hello, settings.users)
+            portal_sessions, portal_bytes, failures = await _open_many(portal.server, portal.open, settings.users)
+            session_memory.samples.append(Sample(portal_bytes / 1024, hello_bytes / 1024, {"failed": failures}))
+            session_memory.note = f"{len(portal_sessions)} signed-in sessions left idle on the Products page"
         for number in range(1, repeat + 1):
             log.info("%s/%s: Streamlit measures, repetition %s of %s", tier, engine, number, repeat)
-            search_sample, add_sample = await measure_search_and_add(portal, hello_server, settings.reruns)
-            search.samples.append(search_sample)
-            add.samples.append(add_sample)
-            throughput.samples.append(await measure_throughput(portal, hello_server, settings))
-            session_memory.samples.append(await measure_session_memory(portal, hello_server, settings))
-            many, errors = await measure_many_users(portal, hello_server, settings)
-            users.samples.append(many)
-            user_errors.samples.append(errors)
-        log.info("%s/%s: memory growth over %s reruns", tier, engine, settings.growth_reruns)
-        growth.samples.append(await measure_growth(portal, hello_server, settings))
+            if "ui" in groups:
+                search_sample, add_sample = await measure_search_and_add(portal, hello_server, settings.reruns)
+                search.samples.append(search_sample)
+                add.samples.append(add_sample)
+                throughput.samples.append(await measure_throughput(portal, hello_server, settings))
+            if "users" in groups:
+                hello_latencies, _ = await _simulate_users(hello_sessions, _hello_rerun_seconds, settings.users_seconds)
+                latencies, errors = await _simulate_users(portal_sessions, portal.search, settings.users_seconds)
+                users.samples.append(
+                    Sample(
+                        percentile(latencies, 0.95) * 1000,
+                        percentile(hello_latencies, 0.95) * 1000,
+                        {"p50": percentile(latencies, 0.5) * 1000, "reruns": len(latencies)},
+                    )
+                )
+                user_errors.samples.append(Sample(float(errors + failures), details={"reruns": len(latencies)}))
+        if "users" in groups:
+            for session in [*hello_sessions, *portal_sessions]:
+                await session.close()
+        if "ui" in groups:
+            log.info("%s/%s: memory growth over %s reruns", tier, engine, settings.growth_reruns)
+            growth.samples.append(await measure_growth(portal, hello_server, settings))
 
     with (
         servers.portal_server(app_dir, workload.url, log_dir, portal_options) as portal_process,

@@ -18,12 +18,12 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 FINISHED_RUN = ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY
 FINISHED_FRAGMENT = ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 FINISHED_FOR_RERUN = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
-# Cap on a single rerun: a server that stops answering fails the measure instead of hanging it.
+# Limit on a single rerun: a server that stops responding fails the measure instead of hanging it.
 RERUN_TIMEOUT_SECONDS = 60.0
 
 
 class ProtocolError(RuntimeError):
-    """The server answered in a way a browser would not accept: an error element or a closed socket."""
+    """Error raised when the server closes the socket, draws an exception or lacks an expected widget."""
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Widget:
 
 @dataclass
 class RunResult:
-    """What one rerun produced, and how long it took from request to `script_finished`."""
+    """Outcome of one rerun: seconds from request to `script_finished`, messages and drawn exceptions."""
 
     seconds: float
     messages: int
@@ -85,7 +85,7 @@ class StreamlitSession:
         for widget in self.widgets.values():
             if widget.id.endswith("-" + key):
                 return widget
-        raise ProtocolError(f"no widget with key {key!r} in the last run; drawn: {sorted(self.widgets)[:20]}")
+        raise ProtocolError(f"widget key {key!r} not found in the last run; drawn: {sorted(self.widgets)[:20]}")
 
     def set_text(self, key: str, value: str) -> None:
         """Type into a text input, to be sent with the next rerun."""

@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, text
 from bench.results import Measure, Rule, Sample, Target
 
 ANALYSIS_FILE = Path(__file__).resolve().parent / "analysis.md"
+# Tells the files one invocation writes after each measure group apart from earlier runs.
+RUN_ID = dt.datetime.now(dt.UTC).isoformat()
 ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 TIER_ORDER = ("demo", "retail", "large")
 
@@ -97,8 +99,24 @@ def app_revision(app_dir: Path) -> str:
 
 
 def save_run(results_dir: Path, tier: str, engine: str, run: dict) -> None:
+    """Store a run, keeping the measures of an earlier run of the same tier and engine that this one skipped."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / f"{tier}-{engine}.json").write_text(json.dumps(run, indent=1, default=_json_default) + "\n")
+    path = results_dir / f"{tier}-{engine}.json"
+    if path.exists() and not run.get("unavailable"):
+        earlier = json.loads(path.read_text())
+        if not earlier.get("unavailable"):
+            measured = {measure["key"] for measure in run["measures"]}
+            kept = [measure for measure in earlier.get("measures", []) if measure["key"] not in measured]
+            if kept:
+                run["measures"] = kept + run["measures"]
+                # A file this same invocation wrote after an earlier group is not an earlier run.
+                same_invocation = earlier.get("run_id") == run.get("run_id")
+                run["earlier"] = earlier.get("earlier", []) + ([] if same_invocation else [_header(earlier)])
+    path.write_text(json.dumps(run, indent=1, default=_json_default) + "\n")
+
+
+def _header(run: dict) -> dict:
+    return {key: run.get(key) for key in ("date", "command", "app_revision", "repeat", "load_before", "load_after")}
 
 
 def _json_default(value: object) -> object:
@@ -183,6 +201,29 @@ def _ratio_text(measure: Measure) -> str:
     return _spread(ratios, "x") + " ×" if ratios else "–"
 
 
+MEASURE_ORDER = (
+    "search_rare_speedup",
+    "search_rare_p95",
+    "search_common_p95",
+    "deep_paging",
+    "data_layer_overhead",
+    "ui_search",
+    "ui_add",
+    "ui_throughput",
+    "place_order_p95",
+    "orders_per_second",
+    "order_anomalies",
+    "ui_many_users",
+    "ui_many_users_errors",
+    "memory_per_session",
+    "memory_growth",
+)
+
+
+def _position(measure: Measure) -> int:
+    return MEASURE_ORDER.index(measure.key) if measure.key in MEASURE_ORDER else len(MEASURE_ORDER)
+
+
 def render_run(run: dict) -> list[str]:
     """Render one tier and engine: its context line and a table of every measure."""
     lines = [
@@ -197,6 +238,11 @@ def render_run(run: dict) -> list[str]:
         f"repetitions: {run['repeat']}; load average (1, 5, 15 min) {run['load_before']} before, "
         f"{run['load_after']} after."
     )
+    for earlier in run.get("earlier", []):
+        lines.append(
+            f"Measures this command did not run are from {earlier['date']}, `{earlier['command']}` on app commit "
+            f"{earlier['app_revision']}; load average {earlier['load_before']} before, {earlier['load_after']} after."
+        )
     if counts:
         lines.append(
             "Data: " + ", ".join(f"{value:,} {name.replace('_', ' ')}" for name, value in counts.items()) + "."
@@ -207,7 +253,7 @@ def render_run(run: dict) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     notes = []
-    for measure in run["measures"]:
+    for measure in sorted(run["measures"], key=_position):
         unit = "" if measure.unit == "count" else " " + measure.unit
         figure = f"{measure.figure_label} {_spread(measure.figures(), measure.unit)}{unit}"
         floor = (
@@ -291,6 +337,7 @@ def run_record(
     measures: list[Measure],
 ) -> dict:
     return {
+        "run_id": RUN_ID,
         "tier": tier,
         "engine": engine,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SMOKE_TIMEOUT_SECONDS = 240
+SMOKE_TIMEOUT_SECONDS = 420
 MEASURE_KEYS = {
     "search_rare_speedup",
     "search_rare_p95",
