@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,10 +39,12 @@ CHROMIUM_ARGS = [
 ]
 REQUIRE_BROWSER_VARIABLE = "PORTAL_REQUIRE_BROWSER"
 HEALTH_TIMEOUT_SECONDS = 60.0
+DEMO_LOAD_TIMEOUT_SECONDS = 300.0
+DATABASE_FILE_NAME = "portal.db"
 STOP_TIMEOUT_SECONDS = 10.0
 START_ATTEMPTS = 3
 LOG_TAIL_LINES = 60
-# Streamlit reruns take well under a second here; the margin is for a loaded CI machine.
+# Streamlit reruns usually take under a second on an idle machine, so the margin is for a loaded one.
 ACTION_TIMEOUT_MS = 15_000
 NAVIGATION_TIMEOUT_MS = 30_000
 
@@ -106,16 +109,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
+def _portal_environment(database_path: Path, cookie_key: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PORTAL_DATABASE_URL": f"sqlite:///{database_path}",
+        "PORTAL_DEMO": "1",
+        "PORTAL_COOKIE_KEY": cookie_key,
+    }
+
+
+def _copy_database(template: Path, directory: Path) -> None:
+    """Copy the SQLite file with its -wal and -shm files, if the process that wrote it left them."""
+    for source in template.parent.glob(template.name + "*"):
+        shutil.copy(source, directory / source.name.replace(template.name, DATABASE_FILE_NAME, 1))
+
+
 def _launch(directory: Path, attempt: int) -> PortalServer:
     port = _free_loopback_port()
     cookie_key = secrets.token_urlsafe(48)
     log_path = directory / f"streamlit-{attempt}.log"
-    environment = {
-        **os.environ,
-        "PORTAL_DATABASE_URL": f"sqlite:///{directory / 'portal.db'}",
-        "PORTAL_DEMO": "1",
-        "PORTAL_COOKIE_KEY": cookie_key,
-    }
+    environment = _portal_environment(directory / DATABASE_FILE_NAME, cookie_key)
     command = [
         sys.executable,
         "-m",
@@ -148,7 +161,6 @@ def _wait_until_healthy(server: PortalServer) -> None:
         if _is_healthy(server.base_url):
             return
         time.sleep(0.2)
-    _stop(server.process)
     pytest.fail(
         f"The portal server at {server.base_url} did not report healthy within {HEALTH_TIMEOUT_SECONDS:.0f} s.\n"
         f"Last lines of {server.log_path}:\n{server.log_tail()}",
@@ -157,17 +169,22 @@ def _wait_until_healthy(server: PortalServer) -> None:
 
 
 @contextlib.contextmanager
-def running_portal_server(directory: Path) -> Iterator[PortalServer]:
-    """Start the portal with demo data in `directory`, wait for its health check, and stop it afterwards.
+def running_portal_server(directory: Path, database_template: Path) -> Iterator[PortalServer]:
+    """Start the portal on a copy of the demo database in `directory`, wait for its health check, and stop it.
 
     The free port is found before Streamlit binds it, so another process can take it in between.
     A server that exits during start-up is therefore started again on a new port, up to
     START_ATTEMPTS times.
     """
+    _copy_database(database_template, directory)
     server = None
     for attempt in range(1, START_ATTEMPTS + 1):
         server = _launch(directory, attempt)
-        _wait_until_healthy(server)
+        try:
+            _wait_until_healthy(server)
+        except BaseException:
+            _stop(server.process)
+            raise
         if server.is_running():
             break
     assert server is not None
@@ -181,13 +198,14 @@ def running_portal_server(directory: Path) -> Iterator[PortalServer]:
     try:
         yield server
     finally:
-        died = not server.is_running()
+        exited_early = not server.is_running()
         _stop(server.process)
-        if died:
-            print(
-                f"\nThe portal server exited with code {server.process.returncode} before the tests ended.\n"
-                f"Last lines of {server.log_path}:\n{server.log_tail()}"
-            )
+    if exited_early:
+        pytest.fail(
+            f"The portal server exited with code {server.process.returncode} before its tests ended.\n"
+            f"Last lines of {server.log_path}:\n{server.log_tail()}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -228,8 +246,36 @@ def page(new_context: Callable[[], BrowserContext]) -> Page:
     return new_context().new_page()
 
 
+@pytest.fixture(scope="session")
+def demo_database(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a SQLite database that `python -m portal load-demo` filled once, for every server to copy.
+
+    The servers still run with PORTAL_DEMO=1 but find the data in place, so their first page request
+    does not spend several seconds loading it. It depends on `browser` so that a missing Chromium skips
+    the tests before anything is loaded.
+    """
+    path = tmp_path_factory.mktemp("demo-database") / DATABASE_FILE_NAME
+    result = subprocess.run(
+        [sys.executable, "-m", "portal", "load-demo"],
+        cwd=PROJECT_ROOT,
+        env=_portal_environment(path, secrets.token_urlsafe(48)),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_LOAD_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"`python -m portal load-demo` failed with exit code {result.returncode}.\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}",
+            pytrace=False,
+        )
+    return path
+
+
 def _warm_up(browser: Browser, server: PortalServer) -> None:
-    """Open the login page once, so the demo data load of the first request is not charged to a test."""
+    """Open the login page once, so the start-up work of the first request is not charged to a test."""
     context = browser.new_context(locale="en-GB")
     try:
         warm_up_page = context.new_page()
@@ -240,20 +286,19 @@ def _warm_up(browser: Browser, server: PortalServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def portal_server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
+def portal_server(
+    browser: Browser, demo_database: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PortalServer]:
     """A portal server with demo data that the tests of one module share."""
-    with running_portal_server(tmp_path_factory.mktemp("portal")) as server:
+    with running_portal_server(tmp_path_factory.mktemp("portal"), demo_database) as server:
         _warm_up(browser, server)
         yield server
 
 
 @pytest.fixture
-def fresh_portal_server(browser: Browser, tmp_path: Path) -> Iterator[PortalServer]:
-    """A portal server of the test's own that no browser has opened yet.
-
-    It depends on `browser` so that a missing Chromium skips the test before a server starts.
-    """
-    with running_portal_server(tmp_path) as server:
+def fresh_portal_server(demo_database: Path, tmp_path: Path) -> Iterator[PortalServer]:
+    """A portal server of the test's own that no browser has opened yet."""
+    with running_portal_server(tmp_path, demo_database) as server:
         yield server
 
 

@@ -1,6 +1,6 @@
 """Steps and checks on the portal's screens, shared by the browser tests.
 
-Labels are the English texts of portal/locales/en.toml; every browser context uses the locale en-GB.
+Labels are the English texts of portal/locales/en/; every browser context uses the locale en-GB.
 Streamlit reruns the page script asynchronously after each interaction, so the steps wait for the
 text or element that the rerun produces, and `wait_until_settled` waits for the end of all reruns
 before a test checks that something is absent.
@@ -19,7 +19,8 @@ ADMIN_USERNAME = "demo-admin"
 ADMIN_PASSWORD = "demo-admin-pass"
 COOKIE_NAME = "portal_auth"
 
-# The first page request of a new server migrates the database and loads the demo data.
+# The first page request of a new server does the start-up work (migrations, settings) and can take long
+# on a loaded machine.
 FIRST_LOAD_TIMEOUT_MS = 60_000
 # How long the app must stay idle before `wait_until_settled` returns: a callback, st.rerun or
 # the cookie component can start a further run shortly after one ends.
@@ -27,15 +28,21 @@ SETTLE_QUIET_MS = 500
 
 _MONEY_PATTERN = re.compile(r"€\s?(-?[\d,]+(?:\.\d+)?)")
 
-# True once the app has had no script run and no stale element for `quietMs` milliseconds.
-# stApp's data-test-script-state is "running" or "rerunRequested" while the server runs the
-# script, and elements of the previous run carry data-stale="true" until the new run replaces them.
+# True once the app has had no script run, no stale element and no loading component frame for
+# `quietMs` milliseconds. In Streamlit 1.67's frontend (test attributes, not a public API), stApp's
+# data-test-script-state is "running" or "rerunRequested" while the server runs the script, and
+# elements of the previous run carry data-stale="true" until the new run replaces them. A component
+# (the portal's cookie manager) reports its value once its frame has loaded, and that report starts
+# another run.
 _SETTLED_CHECK = """
 quietMs => {
   const app = document.querySelector('[data-testid="stApp"]');
+  const loadingFrame = [...document.querySelectorAll('iframe')].some(
+    frame => frame.contentDocument !== null && frame.contentDocument.readyState !== 'complete');
   const busy = app === null
     || app.getAttribute('data-test-script-state') !== 'notRunning'
-    || document.querySelector('[data-stale="true"]') !== null;
+    || document.querySelector('[data-stale="true"]') !== null
+    || loadingFrame;
   const now = performance.now();
   if (busy) {
     window.__portalQuietSince = undefined;
@@ -50,7 +57,7 @@ quietMs => {
 
 
 def wait_until_settled(page: Page, timeout: float | None = None) -> None:
-    """Wait until no script run is in progress or requested for SETTLE_QUIET_MS."""
+    """Wait until, for SETTLE_QUIET_MS, no script run is in progress or requested and no component frame loads."""
     page.evaluate("() => { window.__portalQuietSince = undefined; }")
     page.wait_for_function(_SETTLED_CHECK, arg=SETTLE_QUIET_MS, polling=100, timeout=timeout)
 
@@ -78,8 +85,26 @@ def menu_link(page: Page, name: str) -> Locator:
     return page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True)
 
 
+def open_menu_page(page: Page, name: str) -> None:
+    """Open a page through the menu and wait until its script has finished."""
+    menu_link(page, name).click()
+    expect(main_area(page).get_by_role("heading", name=name, exact=True)).to_be_visible()
+    wait_until_settled(page)
+
+
 def main_area(page: Page) -> Locator:
     return page.get_by_test_id("stMain")
+
+
+def submit_login_form(page: Page, username: str, password: str) -> None:
+    """Fill in and submit the login form once the page has settled, as a person would."""
+    expect_login_form(page)
+    # Submissions made right after the page appeared sometimes went unanswered in these tests, most
+    # likely because the cookie component's report started a run at the same time.
+    wait_until_settled(page)
+    page.get_by_role("textbox", name="Username", exact=True).fill(username)
+    page.get_by_role("textbox", name="Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
 
 
 def sign_in(page: Page, username: str, password: str) -> str:
@@ -87,10 +112,7 @@ def sign_in(page: Page, username: str, password: str) -> str:
 
     Waits until the browser stores the cookie, so a later page load in the same context stays signed in.
     """
-    expect_login_form(page)
-    page.get_by_role("textbox", name="Username", exact=True).fill(username)
-    page.get_by_role("textbox", name="Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    submit_login_form(page, username, password)
 
     expect(sign_out_link(page)).to_be_visible()
     return wait_for_cookie(page, COOKIE_NAME)
@@ -122,13 +144,27 @@ def add_cookie(context: BrowserContext, base_url: str, name: str, value: str) ->
     context.add_cookies([{"name": name, "value": value, "url": base_url}])
 
 
-def table_row(page: Page, text: str) -> Locator:
-    """Return the row of st.columns in the main area that contains a link named `text`.
+def link_or_button(scope: Page | Locator, name: str, exact: bool = True) -> Locator:
+    """Return the link or the link-styled button named `name`.
 
-    Only the outer row contains the link, so the columns nested in a row (quantity and Add) never match.
+    A product or order name in a list, and the way back from its detail view, may be drawn as either.
     """
-    link = page.get_by_role("link", name=text, exact=True)
-    return main_area(page).get_by_test_id("stHorizontalBlock").filter(has=link)
+    link = scope.get_by_role("link", name=name, exact=exact)
+    return link.or_(scope.get_by_role("button", name=name, exact=exact))
+
+
+def table_row(page: Page, name: str) -> Locator:
+    """Return the row of st.columns in the main area whose link or button `name` opens a detail view.
+
+    Only the outer row contains that name, so the columns nested in a row (quantity and Add) never match.
+    """
+    return main_area(page).get_by_test_id("stHorizontalBlock").filter(has=link_or_button(page, name))
+
+
+def product_rows(page: Page) -> Locator:
+    """Return the rows of the product list: the outer st.columns rows with a price and an Add button."""
+    add_button = page.get_by_role("button", name="Add", exact=True)
+    return main_area(page).get_by_test_id("stHorizontalBlock").filter(has=add_button).filter(has_text="€")
 
 
 def text_row(page: Page, text: str) -> Locator:
@@ -174,14 +210,15 @@ def add_from_list(page: Page, sku: str, name: str, quantity: int) -> None:
 
 def clear_current_order(page: Page) -> None:
     """Remove every line from the current order through its Remove boxes."""
-    menu_link(page, "Current order").click()
-    expect(main_area(page).get_by_role("heading", name="Current order")).to_be_visible()
-    wait_until_settled(page)
+    open_menu_page(page, "Current order")
     if main_area(page).get_by_text("Your current order is empty.").count():
         return
 
-    for remove_box in main_area(page).get_by_role("checkbox", name="Remove").all():
-        remove_box.check()
+    remove_checkbox = page.get_by_role("checkbox", name="Remove", exact=True)
+    for widget in main_area(page).get_by_test_id("stCheckbox").filter(has=remove_checkbox).all():
+        # The input is visually hidden and its label receives the pointer, so the test clicks the label.
+        widget.locator("label").click()
+        expect(widget.get_by_role("checkbox")).to_be_checked()
     page.get_by_role("button", name="Update quantities").click()
 
     expect(main_area(page).get_by_text("Your current order is empty.")).to_be_visible()

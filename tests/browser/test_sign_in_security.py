@@ -12,6 +12,7 @@ import jwt
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from portal.i18n import translate
 from tests.browser.conftest import PortalServer
 from tests.browser.portal_ui import (
     ADMIN_PASSWORD,
@@ -21,21 +22,27 @@ from tests.browser.portal_ui import (
     CUSTOMER_USERNAME,
     FIRST_LOAD_TIMEOUT_MS,
     add_cookie,
-    expect_login_form,
     expect_signed_out,
     main_area,
     sign_in,
     sign_out,
     sign_out_link,
+    submit_login_form,
     wait_until_settled,
 )
 
 pytestmark = pytest.mark.browser
 
-FAILED_SIGN_IN_START = "Username or password is incorrect"
-ADMIN_INTRO_START = "The supplier's screens"
-# streamlit-authenticator 0.4.2 gives its cookie an `exp_date` this many days ahead.
+COOKIE_COMPONENT_URL = "**/component/extra_streamlit_components.CookieManager.cookie_manager/**"
+# The portal's cookie lifetime (COOKIE_EXPIRY_DAYS in portal/ui/auth.py), so `exp_date` is this far ahead.
 COOKIE_LIFETIME = dt.timedelta(days=7)
+# For checks made after wait_until_settled, when no rerun can still change the page.
+SETTLED_TIMEOUT_MS = 2_000
+
+
+def english(key: str) -> str:
+    """Return the portal's English text for a catalog key, for prose that is long and still changing."""
+    return translate("en", key)
 
 
 def _base64url(data: bytes) -> str:
@@ -68,10 +75,7 @@ def token_signed_with_server_key(cookie_key: str) -> str:
 
 def failed_sign_in_message(page: Page, url: str, username: str, password: str) -> str:
     page.goto(url)
-    expect_login_form(page)
-    page.get_by_role("textbox", name="Username", exact=True).fill(username)
-    page.get_by_role("textbox", name="Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    submit_login_form(page, username, password)
 
     error = main_area(page).get_by_test_id("stAlertContentError")
     expect(error).to_be_visible()
@@ -79,20 +83,20 @@ def failed_sign_in_message(page: Page, url: str, username: str, password: str) -
 
 
 @pytest.mark.parametrize(
-    ("path", "page_heading", "page_text"),
+    ("path", "page_heading", "page_text_key"),
     [
-        ("/admin", "Admin", ADMIN_INTRO_START),
-        ("/products", "Products", "Price excl. VAT"),
+        ("/admin", "Admin", "admin.intro"),
+        ("/products", "Products", "products.column_price"),
     ],
 )
 def test_first_request_deep_link_shows_only_login(
-    page: Page, fresh_portal_server: PortalServer, path: str, page_heading: str, page_text: str
+    page: Page, fresh_portal_server: PortalServer, path: str, page_heading: str, page_text_key: str
 ) -> None:
     page.goto(fresh_portal_server.url(path), timeout=FIRST_LOAD_TIMEOUT_MS)
 
     expect_signed_out(page, timeout=FIRST_LOAD_TIMEOUT_MS)
     expect(main_area(page).get_by_role("heading", name=page_heading, exact=True)).to_have_count(0)
-    expect(page.get_by_text(page_text)).to_have_count(0)
+    expect(page.get_by_text(english(page_text_key))).to_have_count(0)
     expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
@@ -102,14 +106,12 @@ def test_wrong_password_and_unknown_user_same_message(
 ) -> None:
     unknown_user_page = new_context().new_page()
 
-    wrong_password_message = failed_sign_in_message(
-        page, portal_server.url("/"), CUSTOMER_USERNAME, "not-the-password"
-    )
+    wrong_password_message = failed_sign_in_message(page, portal_server.url("/"), CUSTOMER_USERNAME, "not-the-password")
     unknown_user_message = failed_sign_in_message(
         unknown_user_page, portal_server.url("/"), "no-such-user", CUSTOMER_PASSWORD
     )
 
-    assert wrong_password_message.startswith(FAILED_SIGN_IN_START), wrong_password_message
+    assert wrong_password_message == english("login.failed")
     assert unknown_user_message == wrong_password_message
 
 
@@ -155,7 +157,9 @@ def test_crafted_cookie_shows_login_without_error(
 
 def test_cookie_signed_with_server_key_signs_in(page: Page, portal_server: PortalServer) -> None:
     # The control for the crafted cookies: the same claims signed with the server's key are accepted.
-    add_cookie(page.context, portal_server.base_url, COOKIE_NAME, token_signed_with_server_key(portal_server.cookie_key))
+    add_cookie(
+        page.context, portal_server.base_url, COOKIE_NAME, token_signed_with_server_key(portal_server.cookie_key)
+    )
 
     page.goto(portal_server.url("/"))
 
@@ -172,7 +176,7 @@ def test_customer_cannot_open_admin_screen(page: Page, portal_server: PortalServ
     wait_until_settled(page)
 
     expect(main_area(page).get_by_role("heading", name="Admin", exact=True)).to_have_count(0)
-    expect(page.get_by_text(ADMIN_INTRO_START)).to_have_count(0)
+    expect(page.get_by_text(english("admin.intro"))).to_have_count(0)
 
 
 def test_admin_opens_admin_screen(page: Page, portal_server: PortalServer) -> None:
@@ -183,4 +187,37 @@ def test_admin_opens_admin_screen(page: Page, portal_server: PortalServer) -> No
     page.goto(portal_server.url("/admin"))
 
     expect(main_area(page).get_by_role("heading", name="Admin", exact=True)).to_be_visible()
-    expect(page.get_by_text(ADMIN_INTRO_START)).to_be_visible()
+    expect(page.get_by_text(english("admin.intro"))).to_be_visible()
+
+
+def test_sign_out_before_cookie_confirmed_shows_login(page: Page, portal_server: PortalServer) -> None:
+    # Without its cookie component the browser never stores or reports the cookie. A slow network or
+    # a quick click leaves the same state by chance. Signing out in that state once crashed with
+    # StreamlitDuplicateElementKey, because the run created the component with key "init" twice.
+    page.context.route(COOKIE_COMPONENT_URL, lambda route: route.abort())
+    page.goto(portal_server.url("/"))
+    submit_login_form(page, CUSTOMER_USERNAME, CUSTOMER_PASSWORD)
+    expect(sign_out_link(page)).to_be_visible()
+
+    sign_out_link(page).click()
+    wait_until_settled(page)
+
+    expect(page.get_by_test_id("stException")).to_have_count(0, timeout=SETTLED_TIMEOUT_MS)
+    expect_signed_out(page, timeout=SETTLED_TIMEOUT_MS)
+
+
+@pytest.mark.xfail(
+    reason="After a sign-out, signing in again in the same tab fails about every other time: the Sign in click "
+    "is ignored, or the sign-in works but the browser is left without the portal_auth cookie",
+    strict=False,
+)
+def test_sign_in_again_in_same_tab_stays_signed_in(page: Page, portal_server: PortalServer) -> None:
+    # NOTE: not strict, because the failure depends on timing and this test passes in some runs.
+    page.goto(portal_server.url("/"))
+    sign_in(page, CUSTOMER_USERNAME, CUSTOMER_PASSWORD)
+    sign_out(page)
+
+    sign_in(page, CUSTOMER_USERNAME, CUSTOMER_PASSWORD)
+    page.reload()
+
+    expect(sign_out_link(page)).to_be_visible()
