@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 COOKIE_NAME = "portal_auth"
 COOKIE_EXPIRY_DAYS = 7.0
+# The cookie's issue time is derived from its float expiry; allow for rounding only.
+COOKIE_CLOCK_MARGIN = dt.timedelta(milliseconds=500)
 # A password nobody knows, hashed once per process: checking a password against it
 # costs what a real check costs.
 _UNMATCHABLE_HASH = accounts.hash_password(secrets.token_urlsafe(32))
@@ -246,7 +248,10 @@ def confirm_cookie(database: Database, cookie_key: str, user: CurrentUser) -> No
     if reported:
         decoded = decode_cookie(reported, cookie_key)
         signed_in_at = dt.datetime.fromtimestamp(st.session_state.get("signed_in_at", 0), dt.UTC)
-        if decoded is not None and decoded[0] == user.username and decoded[1] >= signed_in_at - dt.timedelta(seconds=5):
+        # Our cookie is written after this session started. An older one is the cookie of an
+        # earlier sign-in, revoked at sign-out, that the browser still reports.
+        fresh = decoded is not None and decoded[1] >= signed_in_at - COOKIE_CLOCK_MARGIN
+        if fresh and decoded[0] == user.username:
             st.session_state["cookie_confirmed"] = True
             return
     st.session_state["username"] = user.username
