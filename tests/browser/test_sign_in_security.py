@@ -206,13 +206,7 @@ def test_sign_out_before_cookie_confirmed_shows_login(page: Page, portal_server:
     expect_signed_out(page, timeout=SETTLED_TIMEOUT_MS)
 
 
-@pytest.mark.xfail(
-    reason="After a sign-out, signing in again in the same tab fails about every other time: the Sign in click "
-    "is ignored, or the sign-in works but the browser is left without the portal_auth cookie",
-    strict=False,
-)
 def test_sign_in_again_in_same_tab_stays_signed_in(page: Page, portal_server: PortalServer) -> None:
-    # NOTE: not strict, because the failure depends on timing and this test passes in some runs.
     page.goto(portal_server.url("/"))
     sign_in(page, CUSTOMER_USERNAME, CUSTOMER_PASSWORD)
     sign_out(page)
