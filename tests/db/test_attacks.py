@@ -6,6 +6,7 @@ open; it turns into a required pass once the hole is closed.
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import struct
@@ -15,11 +16,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from portal import accounts, cart, catalog, ordering
+from portal import accounts, cart, catalog, imports, ordering
 from portal import settings as portal_settings
 from portal.catalog import load_customer_context
 from portal.errors import NotFound, PortalError
-from portal.models import Cart, CartLine, Order, SupplierSettings
+from portal.imports import FORMULA_PREFIXES, FileFormat, ImportKind
+from portal.models import Cart, CartLine, Order, PriceList, PriceListItem, SupplierSettings
 from tests.factories import make_address, make_customer, make_product, make_user, select_products
 
 NUL = "\x00"
@@ -273,3 +275,30 @@ def test_logo_drops_appended_bytes(database):
     with database.read() as session:
         stored = session.get(SupplierSettings, 1).logo
     assert payload not in stored
+
+
+# Exports -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", FORMULA_PREFIXES, ids=["equals", "plus", "minus", "at", "tab", "return"])
+@pytest.mark.parametrize("kind", list(ImportKind))
+def test_csv_export_has_no_formula_cell(database, kind, prefix):
+    with database.write() as session:
+        product = make_product(
+            session,
+            sku=f"{prefix}SKU",
+            name=f"{prefix}HYPERLINK(1)",
+            description=f"{prefix}cmd|' /C calc'!A0",
+            product_group=f"{prefix}group",
+            unit=f"{prefix}u",
+        )
+        price_list = PriceList(name=f"{prefix}list")
+        session.add(price_list)
+        session.flush()
+        session.add(PriceListItem(price_list_id=price_list.id, product_id=product.id, min_quantity=1, unit_price=1))
+
+    with database.read() as session:
+        text = imports.export_file(session, kind, FileFormat.CSV, "en").decode("utf-8-sig")
+
+    cells = [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row]
+    assert [cell for cell in cells if cell.startswith(FORMULA_PREFIXES)] == []
