@@ -86,8 +86,11 @@ if user is None:
 
 auth.confirm_cookie(database, config.cookie_key, user)
 if user.is_admin:
+    # Expanded: collapsed, the long admin menu hides its last entries, Sign out among them,
+    # behind "View more".
     navigation = st.navigation(
-        {t("nav.section_portal"): [*customer_pages, account_page], t("nav.section_admin"): admin_pages}
+        {t("nav.section_portal"): [*customer_pages, account_page], t("nav.section_admin"): admin_pages},
+        expanded=True,
     )
 else:
     navigation = st.navigation([*customer_pages, account_page])
