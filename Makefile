@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 
+TIER ?= demo
+
 .PHONY: run test test-fast lint migrate bench clean
 
 $(BIN)/python:
@@ -42,6 +44,11 @@ test-fast: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+
+# Benchmarks with their targets; not part of `make test`. TIER=demo, retail or large.
+# PostgreSQL is measured too when BENCH_POSTGRESQL_URL names a database the suite may recreate.
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench --tier $(TIER) $(if $(BENCH_POSTGRESQL_URL),--postgresql-url $(BENCH_POSTGRESQL_URL),) --output docs/benchmarks.md
 
 migrate: $(VENV)/.installed
 	$(BIN)/python -m portal migrate
