@@ -54,6 +54,7 @@ admin_pages = [
     st.Page("app_pages/admin_orders.py", title=t("nav.admin_orders"), icon="🧾", url_path="admin-orders"),
     st.Page("app_pages/admin_backorders.py", title=t("nav.admin_backorders"), icon="⏱️", url_path="admin-backorders"),
     st.Page("app_pages/admin_settings.py", title=t("nav.admin_settings"), icon="⚙️", url_path="admin-settings"),
+    st.Page("app_pages/admin_history.py", title=t("nav.admin_history"), icon="🗂️", url_path="admin-history"),
     st.Page("app_pages/admin_audit.py", title=t("nav.admin_audit"), icon="📜", url_path="admin-audit"),
 ]
 

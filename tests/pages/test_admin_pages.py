@@ -12,6 +12,8 @@ ADMIN_PAGES = {
     "app_pages/admin_backorders.py": ("admin-backorders", "Backorders (supplier)"),
     "app_pages/admin_stock.py": ("admin-stock", "Stock"),
     "app_pages/admin_settings.py": ("admin-settings", "Settings"),
+    "app_pages/admin_history.py": ("admin-history", "Import history"),
+    "app_pages/admin_audit.py": ("admin-audit", "Audit log"),
 }
 
 
