@@ -9,7 +9,7 @@ from portal.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, DEMO_CUSTOMER_
 from portal.i18n import Formatter, translate
 from portal.text import escape_markdown
 from portal.ui import auth
-from portal.ui.app import get_config, get_database
+from portal.ui.app import get_config, get_database, portal_logo
 from portal.ui.context import build_request, choose_language, page_context, store_request
 from portal.ui.sidebar import cart_summary, customer_picker, language_picker
 
@@ -28,6 +28,9 @@ except ConfigError as error:
     st.stop()
 user = auth.resolve_user(database, config.cookie_key)
 language = choose_language(user)
+logo = portal_logo(database)
+if logo is not None:
+    st.logo(logo, size="large")
 
 
 def t(key: str, **params: object) -> str:

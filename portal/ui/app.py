@@ -8,6 +8,7 @@ import streamlit as st
 
 from portal.config import Config, load_config
 from portal.db import Database, create_portal_engine, migrate
+from portal.settings import portal_identity
 from portal.setup import ensure_settings, load_demo_if_empty
 
 log = logging.getLogger(__name__)
@@ -39,3 +40,9 @@ def get_database() -> Database:
         load_demo_if_empty(database)
     log.info("Portal started on %s", database.engine.url.render_as_string(hide_password=True))
     return database
+
+
+def portal_logo(database: Database) -> bytes | None:
+    """Return the supplier's logo, stored as PNG in the settings, or None."""
+    with database.read() as session:
+        return portal_identity(session)[1]

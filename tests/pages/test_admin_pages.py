@@ -97,3 +97,4 @@ def test_stock_receipt_from_page(shop, database):
 
     assert not app.exception
     assert any("Receipt booked" in element.value for element in app.success)
+
