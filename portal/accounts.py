@@ -165,13 +165,13 @@ def record_failed_sign_in(session: Session, username: str, now: dt.datetime | No
             detail=f"locked until {throttle.locked_until.isoformat()}",
         )
         log.warning(
-            "Sign-in for %s locked until %s after %s failed attempts",
+            "Sign-in for %r locked until %s after %s failed attempts",
             username,
             throttle.locked_until,
             throttle.failed_attempts,
         )
     else:
-        log.warning("Failed sign-in for %s (%s of %s)", username, throttle.failed_attempts, MAX_FAILED_ATTEMPTS)
+        log.warning("Failed sign-in for %r (%s of %s)", username, throttle.failed_attempts, MAX_FAILED_ATTEMPTS)
     session.flush()
     return throttle.locked_until is not None and throttle.locked_until > now
 
@@ -186,7 +186,7 @@ def record_successful_sign_in(session: Session, username: str) -> User:
     if user is None:
         raise NotFound("user")
     audit.record(session, "sign_in", actor_id=user.id, actor_username=username, customer_id=user.customer_id)
-    log.info("User %s signed in", username)
+    log.info("User %r signed in", username)
     return user
 
 
@@ -196,7 +196,7 @@ def unlock(session: Session, username: str, admin_id: int | None = None) -> None
     if throttle is not None:
         session.delete(throttle)
         audit.record(session, "account_unlocked", actor_id=admin_id, object_type="username", object_id=username)
-        log.info("Sign-in for %s unlocked", username)
+        log.info("Sign-in for %r unlocked", username)
 
 
 def revoke_cookies(session: Session, user_id: int, now: dt.datetime | None = None) -> None:

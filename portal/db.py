@@ -54,6 +54,41 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
+def _without_nul(value: object) -> object:
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "")
+    return value
+
+
+def _strip_nul_bytes(engine: Engine) -> None:
+    """Remove NUL characters from every text parameter before it reaches the database.
+
+    PostgreSQL rejects text containing NUL with an error, and SQLite's FTS5 cannot match
+    it, so a NUL typed into any field or URL would break the page instead of being
+    ignored. No text in the portal has a use for it.
+    """
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def clean(connection, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        if not parameters:
+            return statement, parameters
+        rows = parameters if executemany else [parameters]
+        if not any(isinstance(value, str) and "\x00" in value for row in rows for value in _values(row)):
+            return statement, parameters
+        cleaned = [_clean_row(row) for row in rows]
+        return statement, cleaned if executemany else cleaned[0]
+
+
+def _values(row: object) -> list[object]:
+    return list(row.values()) if isinstance(row, dict) else list(row)  # type: ignore[arg-type]
+
+
+def _clean_row(row: object) -> object:
+    if isinstance(row, dict):
+        return {key: _without_nul(value) for key, value in row.items()}
+    return type(row)(_without_nul(value) for value in row)  # type: ignore[call-arg]
+
+
 def create_portal_engine(url: str, **kwargs: object) -> Engine:
     """Create an engine with the portal's settings for SQLite or PostgreSQL."""
     backend = make_url(url).get_backend_name()
@@ -63,8 +98,10 @@ def create_portal_engine(url: str, **kwargs: object) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    _strip_nul_bytes(engine)
+    return engine
 
 
 class Database:

@@ -726,7 +726,6 @@ def search_for(page: Page, term: str) -> None:
     wait_until_settled(page)
 
 
-@pytest.mark.xfail(reason="A NUL byte typed into the product search crashes the products page.", strict=True)
 def test_nul_search_shows_no_error(page: Page, portal_server: PortalServer) -> None:
     open_signed_in(page, portal_server, "demo-customer", "/products")
 
