@@ -521,7 +521,8 @@ def test_lockout_holds_across_app_processes(
 
 @pytest.mark.xfail(
     reason="Attempts in flight at once all read the account as unlocked, so a burst tests more than 5 passwords.",
-    strict=True,
+    # Not strict: whether a burst gets through depends on timing, so the hole shows in most runs, not all.
+    strict=False,
 )
 def test_parallel_guesses_do_not_pass_lockout(
     portal_server: PortalServer,
