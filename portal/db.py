@@ -80,13 +80,19 @@ def _strip_nul_bytes(engine: Engine) -> None:
 
 
 def _values(row: object) -> list[object]:
-    return list(row.values()) if isinstance(row, dict) else list(row)  # type: ignore[arg-type]
+    if isinstance(row, dict):
+        return list(row.values())
+    if isinstance(row, (list, tuple)):
+        return list(row)
+    return [row]
 
 
 def _clean_row(row: object) -> object:
     if isinstance(row, dict):
         return {key: _without_nul(value) for key, value in row.items()}
-    return type(row)(_without_nul(value) for value in row)  # type: ignore[call-arg]
+    if isinstance(row, (list, tuple)):
+        return type(row)(_without_nul(value) for value in row)
+    return _without_nul(row)
 
 
 def create_portal_engine(url: str, **kwargs: object) -> Engine:
