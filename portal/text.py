@@ -41,4 +41,7 @@ def sanitize_markdown(source: str) -> str:
             return f"[{label}]({url})"
         return label
 
-    return _LINK.sub(keep_safe_link, text)
+    text = _LINK.sub(keep_safe_link, text)
+    # Whatever "![" is left (nested brackets in alt text, a shortcut reference whose
+    # definition hides in a blockquote) could still form an image: escape them all.
+    return text.replace("![", "!\\[")

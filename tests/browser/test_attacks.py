@@ -658,11 +658,6 @@ def test_greeting_tags_and_links_stay_inert(
     assert [href for href in hrefs if href.lower().startswith("javascript:")] == []
 
 
-@pytest.mark.xfail(
-    reason="The greeting sanitiser misses images with brackets in the alt text and shortcut references, "
-    "so the browser loads them from another host.",
-    strict=True,
-)
 @pytest.mark.usefixtures("greeting_restored")
 def test_greeting_images_load_nothing_outside(
     guarded_context, portal_server: PortalServer, portal_database: Database

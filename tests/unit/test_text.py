@@ -57,3 +57,16 @@ def test_sanitize_escapes_html():
 
 def test_sanitize_disables_autolinks():
     assert "<javascript:" not in sanitize_markdown("<javascript:alert(1)>")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "![alt [nested] x](https://evil.example/a.png)",
+        "![alt \\] x](https://evil.example/b.png)",
+        "![ref]\n\n> [ref]: https://evil.example/c.png",
+        "![ref]\n\n- [ref]: https://evil.example/d.png",
+    ],
+)
+def test_sanitize_leaves_no_image_syntax(source):
+    assert "![" not in sanitize_markdown(source).replace("!\\[", "")
