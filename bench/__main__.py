@@ -59,6 +59,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="--section.option=value",
         help="extra `streamlit run` option for the portal process only, to measure a configuration change",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rewrite the output from the results stored by earlier runs",
+    )
     parser.add_argument("--growth-reruns", type=int, help="reruns of the memory growth measure (default: 10,000)")
     parser.add_argument("--users", type=int, help="simulated users of the many-users measure (default: 200)")
     parser.add_argument("--work-dir", type=Path, help="folder for databases and server logs (default: a temp folder)")
@@ -158,8 +163,6 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"--only: unknown group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}.")
 
-    work_dir = arguments.work_dir or Path(tempfile.mkdtemp(prefix="bench-"))
-    work_dir.mkdir(parents=True, exist_ok=True)
     if arguments.smoke:
         output = arguments.output or Path(tempfile.gettempdir()) / "bench-smoke" / "benchmarks.md"
     else:
@@ -167,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     # Stored results feed the committed page; a smoke run or another output keeps its own.
     results_dir = DEFAULT_RESULTS if output.resolve() == DEFAULT_OUTPUT else output.parent / (output.stem + "-results")
 
+    if arguments.report_only:
+        report.write_report(output, results_dir, report.machine_info(arguments.postgresql_url))
+        print(f"Wrote {output}")
+        return 0
+
+    work_dir = arguments.work_dir or Path(tempfile.mkdtemp(prefix="bench-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
     try:
         for engine in _engines(arguments):
             if tier == "retail" and not workloads.retail_available(PROJECT_ROOT):

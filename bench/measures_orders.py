@@ -240,19 +240,23 @@ def measure_rate(database: Database, workload: Workload, settings: Settings, see
     jobs = [(user_id, customer_id, tokens[user_id]) for user_id, customer_id in buyers]
     job_lists = [jobs[index :: settings.clients] for index in range(settings.clients)]
     with database.read() as session:
-        orders_before = session.scalar(select(func.count(Order.id))) or 0
+        last_order_before = session.scalar(select(func.max(Order.id))) or 0
 
     empty_seconds, seconds, outcomes = _run_clients(workload.url, job_lists)
 
     placed = sum(outcome["placed"] for outcome in outcomes)
     errors = [error for outcome in outcomes for error in outcome["errors"]]
-    order_ids = [order_id for outcome in outcomes for order_id in outcome["order_ids"]]
     repeated = sum(outcome["repeated"] for outcome in outcomes)
+    user_ids = [user_id for user_id, _ in buyers]
     with database.read() as session:
-        orders_after = session.scalar(select(func.count(Order.id))) or 0
-    # Every checkout token was used once, so any order beyond one per placement, or a
-    # placement answered with an earlier order, is a duplicate.
-    duplicates = (orders_after - orders_before - len(set(order_ids))) + repeated
+        per_buyer = session.execute(
+            select(func.count(Order.id))
+            .where(Order.id > last_order_before, Order.user_id.in_(user_ids))
+            .group_by(Order.user_id)
+        ).scalars()
+        # Each buyer's current order was placed once. A buyer with two new orders is a duplicate,
+        # and so is a placement that returned an earlier order.
+        duplicates = sum(count - 1 for count in per_buyer) + repeated
     oversold = _oversold_products(database)
     for error in errors[:5]:
         log.warning("%s/%s: order client error: %s", workload.tier, workload.engine, error)

@@ -183,8 +183,8 @@ async def _open_many(
 ) -> tuple[list[StreamlitSession], float, int]:
     """Open `count` sessions, CONNECT_CONCURRENCY at a time; return them, RSS growth per session, failures.
 
-    Opening a session runs the page once; opening hundreds at once would only measure
-    how long the server takes to start that many runs, not the steady state with them open.
+    Opening a session runs the page once. Opening hundreds at once would measure how long
+    the server takes to start that many runs, not the steady state with them open.
     """
     limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
     sessions: list[StreamlitSession] = []
@@ -302,9 +302,9 @@ def run_ui_measures(
 ) -> list[Measure]:
     """Start the portal and the hello page, and run the Streamlit-level measures of `groups` on them.
 
-    Group "ui" is search, Add, throughput and memory growth; group "users" opens
-    `settings.users` sessions on each server for the memory per session and the
-    many-users measures.
+    Group "ui" is search, Add, throughput and memory growth. Group "users" opens
+    `settings.users` sessions on each server for the memory per session and many-users
+    measures.
     """
     tier, engine = workload.tier, workload.engine
     search = Measure(
@@ -371,25 +371,45 @@ def run_ui_measures(
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    async def run_all(portal: Portal, hello_server: servers.Server) -> None:
-        if "users" in groups:
-            log.info("%s/%s: opening %s sessions on each server", tier, engine, settings.users)
+    async def attempt(touched: list[Measure], measure: Callable[[], Awaitable[object]]) -> object | None:
+        """Run one measure; a failure marks the measures it feeds and lets the others run."""
+        try:
+            return await measure()
+        except (ProtocolError, TimeoutError, OSError) as error:
+            log.warning("%s/%s: %s failed: %r", tier, engine, ", ".join(m.key for m in touched), error)
+            for touched_measure in touched:
+                touched_measure.error = f"{type(error).__name__}: {error}"[:300]
+            return None
 
-            async def open_hello(_: int) -> StreamlitSession:
-                return await _hello(hello_server)
-
-            hello_sessions, hello_bytes, _ = await _open_many(hello_server, open_hello, settings.users)
-            portal_sessions, portal_bytes, failures = await _open_many(portal.server, portal.open, settings.users)
-            session_memory.samples.append(Sample(portal_bytes / 1024, hello_bytes / 1024, {"failed": failures}))
-            session_memory.note = f"{len(portal_sessions)} signed-in sessions left idle on the Products page"
+    async def run_ui(portal: Portal, hello_server: servers.Server) -> None:
         for number in range(1, repeat + 1):
-            log.info("%s/%s: Streamlit measures, repetition %s of %s", tier, engine, number, repeat)
-            if "ui" in groups:
-                search_sample, add_sample = await measure_search_and_add(portal, hello_server, settings.reruns)
-                search.samples.append(search_sample)
-                add.samples.append(add_sample)
-                throughput.samples.append(await measure_throughput(portal, hello_server, settings))
-            if "users" in groups:
+            log.info("%s/%s: Products page measures, repetition %s of %s", tier, engine, number, repeat)
+            pair = await attempt([search, add], lambda: measure_search_and_add(portal, hello_server, settings.reruns))
+            if pair is not None:
+                search.samples.append(pair[0])
+                add.samples.append(pair[1])
+            sample = await attempt([throughput], lambda: measure_throughput(portal, hello_server, settings))
+            if sample is not None:
+                throughput.samples.append(sample)
+        log.info("%s/%s: memory growth over %s reruns", tier, engine, settings.growth_reruns)
+        sample = await attempt([growth], lambda: measure_growth(portal, hello_server, settings))
+        if sample is not None:
+            growth.samples.append(sample)
+
+    async def run_users(portal: Portal, hello_server: servers.Server) -> None:
+        # Last, because 200 users can leave a queue of runs that delays whatever comes next.
+        log.info("%s/%s: opening %s sessions on each server", tier, engine, settings.users)
+
+        async def open_hello(_: int) -> StreamlitSession:
+            return await _hello(hello_server)
+
+        hello_sessions, hello_bytes, _ = await _open_many(hello_server, open_hello, settings.users)
+        portal_sessions, portal_bytes, failures = await _open_many(portal.server, portal.open, settings.users)
+        session_memory.samples.append(Sample(portal_bytes / 1024, hello_bytes / 1024, {"failed": failures}))
+        session_memory.note = f"{len(portal_sessions)} signed-in sessions left idle on the Products page"
+        try:
+            for number in range(1, repeat + 1):
+                log.info("%s/%s: many users, repetition %s of %s", tier, engine, number, repeat)
                 hello_latencies, _ = await _simulate_users(hello_sessions, _hello_rerun_seconds, settings.users_seconds)
                 latencies, errors = await _simulate_users(portal_sessions, portal.search, settings.users_seconds)
                 users.samples.append(
@@ -400,12 +420,15 @@ def run_ui_measures(
                     )
                 )
                 user_errors.samples.append(Sample(float(errors + failures), details={"reruns": len(latencies)}))
-        if "users" in groups:
+        finally:
             for session in [*hello_sessions, *portal_sessions]:
                 await session.close()
+
+    async def run_all(portal: Portal, hello_server: servers.Server) -> None:
         if "ui" in groups:
-            log.info("%s/%s: memory growth over %s reruns", tier, engine, settings.growth_reruns)
-            growth.samples.append(await measure_growth(portal, hello_server, settings))
+            await run_ui(portal, hello_server)
+        if "users" in groups:
+            await attempt([users, user_errors, session_memory], lambda: run_users(portal, hello_server))
 
     with (
         servers.portal_server(app_dir, workload.url, log_dir, portal_options) as portal_process,
@@ -417,7 +440,7 @@ def run_ui_measures(
         except Exception as error:  # the report shows which measures failed and why
             log.exception("%s/%s: Streamlit measures failed", tier, engine)
             for measure in measures:
-                if len(measure.samples) < repeat:
+                if not measure.samples:
                     measure.error = f"{type(error).__name__}: {error}"[:300]
             log.error("portal server log tail:\n%s", portal_process.log_tail())
     fragment = add.samples and add.samples[0].details.get("fragment")

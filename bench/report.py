@@ -144,7 +144,8 @@ def load_runs(results_dir: Path) -> list[dict]:
         run["measures"] = [measure_from_json(values) for values in run.get("measures", [])]
         runs.append(run)
     order = {tier: index for index, tier in enumerate(TIER_ORDER)}
-    return sorted(runs, key=lambda run: (order.get(run["tier"], 9), run["engine"]))
+    engines = {engine: index for index, engine in enumerate(ENGINE_NAMES)}
+    return sorted(runs, key=lambda run: (order.get(run["tier"], 9), engines.get(run["engine"], 9)))
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -174,7 +175,7 @@ def _spread(values: list[float], unit: str) -> str:
 
 
 def _verdict(measure: Measure) -> str:
-    if measure.error:
+    if measure.error and not measure.samples:
         return "failed to run"
     met = measure.met()
     if met is None:
@@ -261,8 +262,10 @@ def render_run(run: dict) -> list[str]:
             if measure.floors()
             else "–"
         )
-        if measure.error:
+        if measure.error and not measure.samples:
             figure = f"failed: {measure.error}"
+        elif measure.error:
+            notes.append(f"- {measure.title}: a repetition failed: {measure.error}.")
         lines.append(
             f"| {measure.title} | {_target_text(measure)} | {figure} | {floor} | {_ratio_text(measure)} | "
             f"{_verdict(measure)} |"
@@ -304,7 +307,7 @@ def render(runs: list[dict], machine: dict[str, str]) -> str:
             )
             continue
         verdicts = [measure.met() for measure in run["measures"] if measure.applies()]
-        failed = sum(1 for measure in run["measures"] if measure.error)
+        failed = sum(1 for measure in run["measures"] if measure.error and not measure.samples)
         lines.append(
             f"| {run['tier']} | {ENGINE_NAMES.get(run['engine'], run['engine'])} | {verdicts.count(True)} | "
             f"{verdicts.count(False)} | {failed} |"

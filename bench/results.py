@@ -20,7 +20,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 class Rule(StrEnum):
-    """How a figure is compared with its target."""
+    """Comparison of a figure with its target."""
 
     AT_MOST = "at_most"  # figure <= limit
     AT_LEAST = "at_least"  # figure >= limit
@@ -87,7 +87,7 @@ class Measure:
 
     def met(self) -> bool | None:
         """Judge the target on the median repetition; None when no target applies or nothing was measured."""
-        if not self.applies() or not self.samples or self.error:
+        if not self.applies() or not self.samples:
             return None
         assert self.target is not None
         figure = statistics.median(self.figures())
