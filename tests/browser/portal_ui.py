@@ -110,12 +110,15 @@ def submit_login_form(page: Page, username: str, password: str) -> None:
 def sign_in(page: Page, username: str, password: str) -> str:
     """Sign in through the login form on the current page and return the sign-in cookie.
 
-    Waits until the browser stores the cookie, so a later page load in the same context stays signed in.
+    Waits until the browser stores the cookie, so a later page load in the same context stays signed in,
+    and until the run that the cookie component's report starts is over, so the next click is not lost.
     """
     submit_login_form(page, username, password)
 
     expect(sign_out_link(page)).to_be_visible()
-    return wait_for_cookie(page, COOKIE_NAME)
+    cookie = wait_for_cookie(page, COOKIE_NAME)
+    wait_until_settled(page)
+    return cookie
 
 
 def sign_out(page: Page) -> None:

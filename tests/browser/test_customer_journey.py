@@ -153,8 +153,8 @@ def test_current_order_kept_after_sign_out(page: Page, portal_server: PortalServ
     add_from_list(page, LIST_PRODUCT_SKU, LIST_PRODUCT_NAME, 4)
 
     sign_out(page)
-    # The reload starts a new session: signing in again in the session that signed out is unreliable,
-    # which test_sign_in_again_in_same_tab_stays_signed_in covers.
+    # The reload starts a new session, because signing in again in the session that signed out is
+    # unreliable (see test_sign_in_again_same_tab).
     page.reload()
     expect_signed_out(page)
     sign_in(page, CUSTOMER_USERNAME, CUSTOMER_PASSWORD)
