@@ -70,6 +70,8 @@ class StreamlitSession:
             max_size=None,
             compression=None,
             open_timeout=RERUN_TIMEOUT_SECONDS,
+            # A busy server acknowledges a close late; the session ends on the server either way.
+            close_timeout=2,
             ping_interval=None,
         )
         return await self.rerun()
