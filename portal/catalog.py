@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Select, and_, exists, select, text, tuple_
+from sqlalchemy import Boolean, ColumnElement, Select, and_, exists, literal_column, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from portal.errors import NotFound
@@ -28,6 +28,10 @@ PAGE_SIZE = 50
 # FTS5's trigram tokenizer and pg_trgm index substrings of three characters or more.
 MIN_INDEXED_TERM_LENGTH = 3
 MAX_SEARCH_LENGTH = 100
+# On SQLite, a search whose indexed words match at most this many products filters by
+# the list of their ids, so the products are fetched by primary key and sorted. With more
+# matches, walking the name index and stopping after a page is cheaper.
+FTS_ID_LIST_LIMIT = 500
 
 
 def normalize_search_text(value: str) -> str:
@@ -68,9 +72,15 @@ def load_customer_context(session: Session, customer_id: int) -> CustomerContext
     )
 
 
-def visibility_filter(context: CustomerContext) -> ColumnElement[bool]:
-    """Condition on Product that is true for products the customer may see and order."""
-    condition = Product.active.is_(True)
+def visibility_filter(context: CustomerContext, *, use_active_index: bool = True) -> ColumnElement[bool]:
+    """Condition on Product that is true for products the customer may see and order.
+
+    With use_active_index false the active test is written `+products.active IS 1`: the
+    unary plus keeps SQLite from choosing ix_products_active_name_id for it. Only
+    SQLite's statements may pass false.
+    """
+    active = Product.active if use_active_index else literal_column("+products.active", Boolean)
+    condition = active.is_(True)
     if context.assortment_mode is AssortmentMode.SELECTION:
         in_selection = exists().where(
             AssortmentItem.customer_id == context.customer_id, AssortmentItem.product_id == Product.id
@@ -141,38 +151,71 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_condition(session: Session, query: str) -> ColumnElement[bool] | None:
-    """Condition on Product matching every word of the query in SKU, EAN or name.
+@dataclass(frozen=True)
+class _SearchFilter:
+    condition: ColumnElement[bool]
+    # True when the condition is a list of at most FTS_ID_LIST_LIMIT product ids.
+    by_id_list: bool
 
-    Words of three characters or more go through the search index (FTS5 trigram on
-    SQLite, pg_trgm on PostgreSQL). Shorter words only narrow the rows the indexed words
-    found; a query made of short words alone is matched by scanning in name order.
-    """
+
+def _fts_ids(session: Session, match: str) -> list[int] | None:
+    """Return the ids of the products matching an FTS5 query, or None when there are too many to list."""
+    ids = list(
+        session.scalars(
+            text("SELECT rowid FROM products_fts WHERE products_fts MATCH :match LIMIT :limit"),
+            {"match": match, "limit": FTS_ID_LIST_LIMIT + 1},
+        )
+    )
+    return ids if len(ids) <= FTS_ID_LIST_LIMIT else None
+
+
+def _search_filter(session: Session, query: str) -> _SearchFilter | None:
     words = normalize_search_text(query[:MAX_SEARCH_LENGTH]).split()
     if not words:
         return None
     indexed = [word for word in words if len(word) >= MIN_INDEXED_TERM_LENGTH]
     conditions: list[ColumnElement[bool]] = []
+    by_id_list = False
 
     if indexed and session.get_bind().dialect.name == "sqlite":
         # Each word as an FTS5 string: a double quote inside is escaped by doubling it.
         match = " AND ".join('"' + word.replace('"', '""') + '"' for word in indexed)
-        fts_ids = select(text("rowid")).select_from(text("products_fts")).where(text("products_fts MATCH :match"))
-        conditions.append(Product.id.in_(fts_ids.params(match=match)))
+        ids = _fts_ids(session, match)
+        if ids is not None:
+            conditions.append(Product.id.in_(ids))
+            by_id_list = True
+        else:
+            fts_ids = select(text("rowid")).select_from(text("products_fts")).where(text("products_fts MATCH :match"))
+            conditions.append(Product.id.in_(fts_ids.params(match=match)))
         remaining = [word for word in words if word not in indexed]
     else:
         remaining = words
     for word in remaining:
         conditions.append(Product.search_text.like(f"%{_escape_like(word)}%", escape="\\"))
-    return and_(*conditions)
+    return _SearchFilter(and_(*conditions), by_id_list)
+
+
+def search_condition(session: Session, query: str) -> ColumnElement[bool] | None:
+    """Condition on Product matching every word of the query in SKU, EAN or name.
+
+    Words of three characters or more go through the search index (FTS5 trigram on
+    SQLite, pg_trgm on PostgreSQL). Shorter words only narrow the rows the indexed words
+    found; a query made of short words alone is matched by scanning in name order. On
+    SQLite, when the indexed words match at most FTS_ID_LIST_LIMIT products, the
+    condition lists their ids.
+    """
+    found = _search_filter(session, query)
+    return found.condition if found is not None else None
 
 
 def _base_query(session: Session, context: CustomerContext, query: str) -> Select[tuple[Product]]:
-    statement = select(Product).where(visibility_filter(context))
-    condition = search_condition(session, query)
-    if condition is not None:
-        statement = statement.where(condition)
-    return statement
+    found = _search_filter(session, query)
+    if found is None:
+        return select(Product).where(visibility_filter(context))
+    # A short id list is cheapest by primary key. With the active index SQLite would walk
+    # every product in name order and probe the list for each.
+    visible = visibility_filter(context, use_active_index=not found.by_id_list)
+    return select(Product).where(visible, found.condition)
 
 
 def _rows(session: Session, context: CustomerContext, products: Sequence[Product]) -> list[ProductRow]:

@@ -1,10 +1,12 @@
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import update
 
 from portal import catalog
-from portal.catalog import load_customer_context, search_products
+from portal.catalog import load_customer_context, product_search_text, search_products
 from portal.errors import NotFound
+from portal.models import Product
 from tests.factories import make_customer, make_price_list, make_product, select_products
 
 
@@ -177,3 +179,97 @@ def test_stock_indicator_levels(database, free, level):
         row = search_products(session, load_customer_context(session, customer_id)).rows[0]
 
     assert row.stock.level == level
+
+
+def _all_pages(session, context, query):
+    """Follow next_cursor through every page; return the SKUs in the order shown."""
+    skus, after = [], None
+    while True:
+        page = search_products(session, context, query, after=after, page_size=7)
+        skus.extend(_skus(page))
+        if page.next_cursor is None:
+            return skus
+        after = page.next_cursor
+
+
+@pytest.fixture
+def searchable(database):
+    """Twelve 'widget' products, three of them also 'sprocket', one inactive, and two customers.
+
+    The selection customer sees every other widget. Names repeat, so keyset paging has
+    to order by id too.
+    """
+    with database.write() as session:
+        widgets = [
+            make_product(
+                session, sku=f"W{index:02d}", name=f"Widget {'sprocket ' if index % 4 == 0 else ''}{index % 3}"
+            )
+            for index in range(12)
+        ]
+        widgets[5].active = False
+        make_product(session, sku="OTHER", name="Gear wheel")
+        everything = make_customer(session).id
+        selection = make_customer(session, selection=True)
+        select_products(session, selection, *widgets[::2])
+        return {"all": everything, "selection": selection.id}
+
+
+QUERIES = ["widget", "sprocket", "widget 1", "sprocket widget", "wid 2", "nothing"]
+
+
+@pytest.mark.parametrize("limit", [0, 2, 3, 10, 11, 12, 500])
+@pytest.mark.parametrize("customer", ["all", "selection"])
+def test_search_same_rows_across_id_list_limit(database, searchable, monkeypatch, customer, limit):
+    with database.read() as session:
+        context = load_customer_context(session, searchable[customer])
+        monkeypatch.setattr(catalog, "FTS_ID_LIST_LIMIT", 0)
+        scanned = {query: _all_pages(session, context, query) for query in QUERIES}
+        monkeypatch.setattr(catalog, "FTS_ID_LIST_LIMIT", limit)
+        listed = {query: _all_pages(session, context, query) for query in QUERIES}
+
+    assert listed == scanned
+    assert len(scanned["widget"]) == (11 if customer == "all" else 6)
+    assert scanned["nothing"] == []
+
+
+def test_search_plan_follows_id_list_limit(database, searchable, monkeypatch):
+    monkeypatch.setattr(catalog, "FTS_ID_LIST_LIMIT", 11)
+    with database.read() as session:
+        common = catalog._search_filter(session, "widget")
+        rare = catalog._search_filter(session, "sprocket")
+        short = catalog._search_filter(session, "wi")
+
+    # Only SQLite lists ids: PostgreSQL's trigram index is used from the LIKE condition.
+    assert common.by_id_list is False
+    assert rare.by_id_list is database.is_sqlite
+    assert short.by_id_list is False
+
+
+def test_search_across_real_id_list_limit(database):
+    total = catalog.FTS_ID_LIST_LIMIT + 1
+    with database.write() as session:
+        session.add_all(
+            Product(
+                sku=f"T{index:04d}",
+                name=f"Teapot {index % 7}",
+                list_price=Decimal("1.00"),
+                search_text=product_search_text(f"T{index:04d}", None, f"Teapot {index % 7}"),
+            )
+            for index in range(total)
+        )
+        session.flush()
+        session.execute(update(Product).where(Product.sku == "T0000").values(active=False))
+        customer_id = make_customer(session).id
+
+    with database.read() as session:
+        context = load_customer_context(session, customer_id)
+        first_page = search_products(session, context, "teapot")
+        narrowed = _all_pages(session, context, "teapot 6")
+        every = _all_pages(session, context, "teapot")
+        by_id_list = catalog._search_filter(session, "teapot 6").by_id_list
+
+    assert _skus(first_page) == sorted(every, key=lambda sku: (int(sku[1:]) % 7, int(sku[1:])))[:50]
+    assert len(every) == total - 1
+    # The short word is matched against the whole search text, SKU included.
+    assert narrowed == [sku for sku in every if "6" in f"{sku.lower()} teapot {int(sku[1:]) % 7}"]
+    assert by_id_list is False
