@@ -33,7 +33,7 @@ $(CHROMIUM):
 run: $(VENV)/.installed
 	$(BIN)/python -m portal migrate
 	@if [ "$${PORTAL_DEMO:-1}" != "0" ]; then PORTAL_DEMO=1 $(BIN)/python -m portal load-demo; fi
-	PORTAL_DEMO=$${PORTAL_DEMO:-1} $(BIN)/streamlit run Home.py --server.address=localhost --server.port=$(PORT)
+	PORTAL_DEMO=$${PORTAL_DEMO:-1} $(BIN)/streamlit run serve.py --server.address=localhost --server.port=$(PORT)
 
 test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/python -m tests.check_postgres

@@ -83,6 +83,7 @@ def app_revision(app_dir: Path) -> str:
                 "portal",
                 "app_pages",
                 "Home.py",
+                "serve.py",
                 ".streamlit",
             ],
             cwd=app_dir,

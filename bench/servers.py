@@ -160,13 +160,13 @@ def running_server(
 def portal_server(
     app_dir: Path, database_url: str, log_dir: Path, options: list[str] | None = None
 ) -> contextlib.AbstractContextManager[Server]:
-    """Start the portal (Home.py) on the given database with a fresh cookie key."""
+    """Start the portal (serve.py, as `make run` does) on the given database with a fresh cookie key."""
     environment = {
         "PORTAL_DATABASE_URL": database_url,
         "PORTAL_DEMO": "0",
         "PORTAL_COOKIE_KEY": secrets.token_urlsafe(48),
     }
-    return running_server("portal", app_dir, "Home.py", log_dir, environment, options)
+    return running_server("portal", app_dir, "serve.py", log_dir, environment, options)
 
 
 def hello_server(

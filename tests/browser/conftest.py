@@ -47,13 +47,15 @@ LOG_TAIL_LINES = 60
 # Streamlit reruns usually take under a second on an idle machine, so the margin is for a loaded one.
 ACTION_TIMEOUT_MS = 15_000
 NAVIGATION_TIMEOUT_MS = 30_000
+# What `make run` starts: Home.py behind the portal's middleware.
+SERVER_SCRIPT = "serve.py"
 
 expect.set_options(timeout=ACTION_TIMEOUT_MS)
 
 
 @dataclass
 class PortalServer:
-    """A `streamlit run Home.py` process on a loopback port, with its own database and cookie key."""
+    """A `streamlit run serve.py` process on a loopback port, with its own database and cookie key."""
 
     base_url: str
     cookie_key: str
@@ -134,7 +136,7 @@ def _launch(directory: Path, attempt: int) -> PortalServer:
         "-m",
         "streamlit",
         "run",
-        "Home.py",
+        SERVER_SCRIPT,
         "--server.address=127.0.0.1",
         f"--server.port={port}",
         "--server.headless=true",

@@ -31,7 +31,7 @@ from portal.catalog import load_customer_context
 from portal.db import Database, create_portal_engine
 from portal.i18n import translate
 from portal.models import Address, Customer, SupplierSettings, User
-from tests.browser.conftest import PortalServer
+from tests.browser.conftest import SERVER_SCRIPT, PortalServer
 from tests.browser.portal_ui import (
     COOKIE_NAME,
     add_cookie,
@@ -459,7 +459,7 @@ def second_server(server: PortalServer, directory: Path) -> Iterator[str]:
         "PORTAL_DEMO": "0",
         "PORTAL_COOKIE_KEY": server.cookie_key,
     }
-    command = [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.address=127.0.0.1"]
+    command = [sys.executable, "-m", "streamlit", "run", SERVER_SCRIPT, "--server.address=127.0.0.1"]
     command += [f"--server.port={port}", "--server.headless=true"]
     base_url = f"http://127.0.0.1:{port}"
     with (directory / "second-server.log").open("wb") as log_file:
@@ -777,10 +777,19 @@ def test_upload_without_session_rejected(portal_server: PortalServer) -> None:
     assert response.status_code in (400, 403, 404)
 
 
-@pytest.mark.xfail(
-    reason="/_stcore/metrics tells anyone the app's module names and how many sessions it serves.", strict=True
+@pytest.mark.parametrize(
+    "path",
+    ["/_stcore/metrics", "/_stcore/metrics/", "/_stcore/./metrics", "/x/../_stcore/metrics", "/_stcore/%6detrics"],
 )
-def test_metrics_not_public(portal_server: PortalServer) -> None:
-    response = requests.get(portal_server.url("/_stcore/metrics"), timeout=HTTP_TIMEOUT_SECONDS)
+def test_metrics_not_public(portal_server: PortalServer, path: str) -> None:
+    response = requests.get(portal_server.url(path), timeout=HTTP_TIMEOUT_SECONDS)
 
+    assert response.status_code == 404
     assert b"portal." not in response.content
+    assert b"session" not in response.content
+
+
+def test_health_check_still_answers(portal_server: PortalServer) -> None:
+    response = requests.get(portal_server.url("/_stcore/health"), timeout=HTTP_TIMEOUT_SECONDS)
+
+    assert response.status_code == 200
