@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import bcrypt
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from portal import audit
@@ -112,11 +114,7 @@ def locked_until(session: Session, username: str, now: dt.datetime | None = None
     return throttle.locked_until
 
 
-def account_for_sign_in(session: Session, username: str, now: dt.datetime | None = None) -> SignInAccount | None:
-    """Return the account a password may sign in to: existing, active and not locked."""
-    username = normalize_username(username)
-    if locked_until(session, username, now) is not None:
-        return None
+def _active_account(session: Session, username: str) -> SignInAccount | None:
     user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
     if user is None:
         return None
@@ -127,6 +125,108 @@ def account_for_sign_in(session: Session, username: str, now: dt.datetime | None
     return SignInAccount(user.username, user.name, user.email, user.password_hash, user.role)
 
 
+def account_for_sign_in(session: Session, username: str, now: dt.datetime | None = None) -> SignInAccount | None:
+    """Return the account a password may sign in to: existing, active and not locked."""
+    username = normalize_username(username)
+    if locked_until(session, username, now) is not None:
+        return None
+    return _active_account(session, username)
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A sign-in attempt counted before its password is checked."""
+
+    username: str
+    # Failed attempts counted for the username, this one included.
+    number: int
+    # The account the password may sign in to, or None when the username is unknown,
+    # inactive or was already locked; a password then never matches.
+    account: SignInAccount | None
+    # Set when this attempt reached MAX_FAILED_ATTEMPTS and locked the username.
+    locks_until: dt.datetime | None
+
+
+def _throttle_for_update(session: Session, username: str) -> SignInThrottle:
+    """Return the username's throttle row, created if missing and locked until the transaction ends.
+
+    INSERT ... ON CONFLICT DO NOTHING lets attempts that arrive at once for a new
+    username all find the same row, where a plain insert would fail all but one.
+    """
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(SignInThrottle)
+        .values(username=username, failed_attempts=0)
+        .on_conflict_do_nothing(index_elements=[SignInThrottle.username])
+    )
+    return session.get(SignInThrottle, username, with_for_update=True, populate_existing=True)
+
+
+def _count_failed_attempt(session: Session, username: str, now: dt.datetime) -> tuple[SignInThrottle, bool, bool]:
+    """Count one failed attempt under the throttle row's lock.
+
+    Return the row, whether the username was locked before this attempt, and whether
+    this attempt locked it. A lockout that has ended starts the count again.
+    """
+    throttle = _throttle_for_update(session, username)
+    if throttle.locked_until is not None and throttle.locked_until <= now:
+        throttle.failed_attempts = 0
+        throttle.locked_until = None
+    was_locked = throttle.locked_until is not None
+
+    throttle.failed_attempts += 1
+    throttle.last_failed_at = now
+    locks = not was_locked and throttle.failed_attempts >= MAX_FAILED_ATTEMPTS
+    if locks:
+        throttle.locked_until = now + LOCKOUT
+    session.flush()
+    return throttle, was_locked, locks
+
+
+def _audit_failed_attempt(session: Session, username: str, number: int, locks_until: dt.datetime | None) -> None:
+    user = session.scalar(select(User).where(User.username == username))
+    audit.record(
+        session,
+        "sign_in_failed",
+        actor_id=user.id if user else None,
+        actor_username=username,
+        customer_id=user.customer_id if user else None,
+        detail=f"attempt {number} of {MAX_FAILED_ATTEMPTS}",
+    )
+    if locks_until is None:
+        log.warning("Failed sign-in for %r (%s of %s)", username, number, MAX_FAILED_ATTEMPTS)
+        return
+    audit.record(
+        session,
+        "account_locked",
+        actor_id=user.id if user else None,
+        actor_username=username,
+        customer_id=user.customer_id if user else None,
+        detail=f"locked until {locks_until.isoformat()}",
+    )
+    log.warning("Sign-in for %r locked until %s after %s failed attempts", username, locks_until, number)
+
+
+def begin_sign_in(session: Session, username: str, now: dt.datetime | None = None) -> SignInAttempt:
+    """Count a sign-in attempt as failed before its password is checked.
+
+    Counting first, under the throttle row's lock, keeps attempts sent at once from
+    testing more than MAX_FAILED_ATTEMPTS passwords: each one that would go past the limit
+    finds the username locked. A correct password then clears the count through
+    record_successful_sign_in, and a wrong one is recorded by finish_failed_sign_in.
+    """
+    now = now or utc_now()
+    username = normalize_username(username)[:100]
+    throttle, was_locked, locks = _count_failed_attempt(session, username, now)
+    account = None if was_locked else _active_account(session, username)
+    return SignInAttempt(username, throttle.failed_attempts, account, throttle.locked_until if locks else None)
+
+
+def finish_failed_sign_in(session: Session, attempt: SignInAttempt) -> None:
+    """Write the audit event and log line of an attempt begun by begin_sign_in whose password was wrong."""
+    _audit_failed_attempt(session, attempt.username, attempt.number, attempt.locks_until)
+
+
 def record_failed_sign_in(session: Session, username: str, now: dt.datetime | None = None) -> bool:
     """Count a failed attempt for the username, existing or not; return whether it is now locked.
 
@@ -135,44 +235,8 @@ def record_failed_sign_in(session: Session, username: str, now: dt.datetime | No
     """
     now = now or utc_now()
     username = normalize_username(username)[:100]
-    throttle = session.get(SignInThrottle, username, with_for_update=True)
-    if throttle is None:
-        throttle = SignInThrottle(username=username, failed_attempts=0)
-        session.add(throttle)
-    if throttle.locked_until is not None and throttle.locked_until <= now:
-        throttle.failed_attempts = 0
-        throttle.locked_until = None
-
-    throttle.failed_attempts += 1
-    throttle.last_failed_at = now
-    user = session.scalar(select(User).where(User.username == username))
-    audit.record(
-        session,
-        "sign_in_failed",
-        actor_id=user.id if user else None,
-        actor_username=username,
-        customer_id=user.customer_id if user else None,
-        detail=f"attempt {throttle.failed_attempts} of {MAX_FAILED_ATTEMPTS}",
-    )
-    if throttle.failed_attempts >= MAX_FAILED_ATTEMPTS and throttle.locked_until is None:
-        throttle.locked_until = now + LOCKOUT
-        audit.record(
-            session,
-            "account_locked",
-            actor_id=user.id if user else None,
-            actor_username=username,
-            customer_id=user.customer_id if user else None,
-            detail=f"locked until {throttle.locked_until.isoformat()}",
-        )
-        log.warning(
-            "Sign-in for %r locked until %s after %s failed attempts",
-            username,
-            throttle.locked_until,
-            throttle.failed_attempts,
-        )
-    else:
-        log.warning("Failed sign-in for %r (%s of %s)", username, throttle.failed_attempts, MAX_FAILED_ATTEMPTS)
-    session.flush()
+    throttle, _, locks = _count_failed_attempt(session, username, now)
+    _audit_failed_attempt(session, username, throttle.failed_attempts, throttle.locked_until if locks else None)
     return throttle.locked_until is not None and throttle.locked_until > now
 
 

@@ -29,7 +29,7 @@ import streamlit as st
 import streamlit_authenticator as stauth
 
 from portal import accounts
-from portal.accounts import SignInAccount
+from portal.accounts import SignInAccount, SignInAttempt
 from portal.db import Database
 from portal.models import Role, utc_now
 
@@ -66,15 +66,16 @@ class _AccountDirectory(dict):
     def __init__(self, database: Database) -> None:
         super().__init__()
         self._database = database
-        self.requested: str | None = None
+        self.attempt: SignInAttempt | None = None
 
     def _entry(self, username: object) -> dict[str, object]:
         key = str(username)
         if not dict.__contains__(self, key):
-            self.requested = accounts.normalize_username(key)
-            with self._database.read() as session:
-                account = accounts.account_for_sign_in(session, key)
-            dict.__setitem__(self, key, _credentials_entry(account))
+            # The library looks the account up only when the form is submitted, so this
+            # counts the attempt before the library checks the password.
+            with self._database.write() as session:
+                self.attempt = accounts.begin_sign_in(session, key)
+            dict.__setitem__(self, key, _credentials_entry(self.attempt.account))
         return dict.__getitem__(self, key)
 
     def __contains__(self, username: object) -> bool:
@@ -220,19 +221,19 @@ def login_form(database: Database, cookie_key: str, translate: Callable[[str], s
     }
     authenticator.login(location="main", fields=fields, key="login_form")
 
-    attempted = directory.requested
-    if attempted is None:
+    attempt = directory.attempt
+    if attempt is None:
         return None
     if st.session_state.get("authentication_status"):
         with database.write() as session:
-            user = accounts.record_successful_sign_in(session, attempted)
+            user = accounts.record_successful_sign_in(session, attempt.username)
             current = _to_current(user)
         _start_session(current.id, utc_now())
         st.session_state["logout"] = None
         return current
 
     with database.write() as session:
-        accounts.record_failed_sign_in(session, attempted)
+        accounts.finish_failed_sign_in(session, attempt)
     st.session_state["authentication_status"] = None
     st.error(translate("login.failed"))
     return None

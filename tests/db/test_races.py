@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from portal import cart, order_admin, ordering, stock
+from portal import accounts, cart, order_admin, ordering, stock
 from portal.catalog import load_customer_context
 from portal.errors import PortalError
 from portal.integrity import check_invariants
@@ -31,7 +31,7 @@ def race(clients: list[Callable[[], object]]) -> list[object]:
         barrier.wait()
         try:
             results[index] = client()
-        except Exception as error:  # noqa: BLE001 - the test inspects what each client got
+        except Exception as error:  # the test inspects what each client got
             results[index] = error
 
     threads = [threading.Thread(target=run, args=(index, client)) for index, client in enumerate(clients)]
@@ -190,3 +190,38 @@ def test_twenty_clients_overlapping_products_never_deadlock(database):
     kinds = Counter(type(result).__name__ for result in results)
     assert kinds == Counter({"PlacedOrder": 20})
     assert_sound(database)
+
+
+def test_parallel_sign_in_attempts_respect_lockout(database):
+    """Attempts begun at once let at most MAX_FAILED_ATTEMPTS passwords be checked."""
+    with database.write() as session:
+        make_user(session, make_customer(session), username="target", password="correct horse battery")
+    attempt_count = accounts.MAX_FAILED_ATTEMPTS * 3
+
+    def attempt() -> accounts.SignInAttempt:
+        with database.write() as session:
+            return accounts.begin_sign_in(session, "Target")
+
+    results = race([attempt] * attempt_count)
+
+    errors = [result for result in results if isinstance(result, Exception)]
+    assert errors == []
+    checked = [result for result in results if result.account is not None]
+    assert len(checked) == accounts.MAX_FAILED_ATTEMPTS
+    assert sorted(result.number for result in results) == list(range(1, attempt_count + 1))
+    assert sum(result.locks_until is not None for result in results) == 1
+    with database.read() as session:
+        assert accounts.locked_until(session, "target") is not None
+
+
+def test_parallel_first_attempts_share_throttle_row(database):
+    """Attempts for a username never tried before all count on one row, none fails to insert it."""
+
+    def attempt() -> accounts.SignInAttempt:
+        with database.write() as session:
+            return accounts.begin_sign_in(session, "nobody-yet")
+
+    results = race([attempt] * 8)
+
+    assert [result for result in results if isinstance(result, Exception)] == []
+    assert sorted(result.number for result in results) == list(range(1, 9))
