@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import measures_data, measures_orders, measures_ui, report, workloads
+from bench import measures_data, measures_import, measures_orders, measures_ui, report, workloads
 
 log = logging.getLogger("bench")
 
@@ -21,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = PROJECT_ROOT / "docs" / "benchmarks.md"
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 POSTGRESQL_URL_VARIABLE = "BENCH_POSTGRESQL_URL"
-GROUPS = ("data", "orders", "ui", "users")
+GROUPS = ("import", "data", "orders", "ui", "users")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -48,7 +48,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(GROUPS),
-        help="comma-separated measure groups to run (default: all): data (search, paging, overhead), orders, "
+        help="comma-separated measure groups to run (default: all): import (the history import's time, memory "
+        "and result; retail tier on SQLite only), data (search, paging, overhead), orders, "
         "ui (Products page reruns, throughput, memory growth), users (many users, memory per session); "
         "results of groups not run are kept from the earlier run",
     )
@@ -136,6 +137,14 @@ def _run_engine(
         record = report.run_record(tier, engine, command, PROJECT_ROOT, repeat, workload.counts, load_before, measures)
         report.save_run(results_dir, tier, engine, record)
 
+    if "import" in groups and tier == "retail":
+        if engine == "sqlite":
+            measures += measures_import.run_import_measures(
+                tier, engine, PROJECT_ROOT, work_dir / engine, repeat, workloads.RETAIL_CSV
+            )
+            save()
+        else:
+            log.info("%s/%s: the history import is measured on SQLite only", tier, engine)
     if "data" in groups:
         measures += measures_data.run_data_measures(workload, repeat, data_settings)
         save()

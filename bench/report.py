@@ -204,6 +204,10 @@ def _ratio_text(measure: Measure) -> str:
 
 
 MEASURE_ORDER = (
+    "import_seconds",
+    "import_peak_rss",
+    "import_check",
+    "import_orders_match",
     "search_rare_speedup",
     "search_rare_p95",
     "search_common_p95",
