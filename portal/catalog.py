@@ -8,7 +8,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ColumnElement, Select, and_, exists, literal_column, select, text, tuple_
+from sqlalchemy import (
+    BindParameter,
+    Boolean,
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from portal.errors import NotFound
@@ -20,6 +33,7 @@ from portal.models import (
     Product,
     ProductImage,
     StockDisplay,
+    SupplierSettings,
 )
 from portal.pricing import PriceTier, customer_unit_price
 from portal.settings import load_settings
@@ -57,18 +71,40 @@ class CustomerContext:
     low_stock_threshold: int
 
 
+_customers, _settings = Customer.__table__, SupplierSettings.__table__
+_CUSTOMER_CONTEXT = (
+    select(
+        _customers.c.id,
+        _customers.c.assortment_mode,
+        _customers.c.price_list_id,
+        _customers.c.discount_percent,
+        _customers.c.stock_display,
+        _settings.c.id.label("settings_id"),
+        _settings.c.stock_display.label("default_stock_display"),
+        _settings.c.low_stock_threshold,
+    )
+    .select_from(_customers.outerjoin(_settings, _settings.c.id == 1))
+    .where(_customers.c.id == bindparam("customer_id"))
+)
+
+
 def load_customer_context(session: Session, customer_id: int) -> CustomerContext:
-    customer = session.get(Customer, customer_id)
-    if customer is None:
+    # This runs on every page and before every order, so it reads the customer and the
+    # portal's settings in one statement on the connection. The flush makes changes that
+    # the caller has not flushed yet visible to it, as session.get would return them.
+    session.flush()
+    row = session.connection().execute(_CUSTOMER_CONTEXT, {"customer_id": customer_id}).one_or_none()
+    if row is None:
         raise NotFound("customer")
-    settings = load_settings(session)
+    if row.settings_id is None:
+        load_settings(session)  # raises the error that explains the missing settings row
     return CustomerContext(
-        customer_id=customer.id,
-        assortment_mode=customer.assortment_mode,
-        price_list_id=customer.price_list_id,
-        discount_percent=customer.discount_percent or Decimal(0),
-        stock_display=customer.stock_display or settings.stock_display,
-        low_stock_threshold=settings.low_stock_threshold,
+        customer_id=row.id,
+        assortment_mode=row.assortment_mode,
+        price_list_id=row.price_list_id,
+        discount_percent=row.discount_percent or Decimal(0),
+        stock_display=row.stock_display or row.default_stock_display,
+        low_stock_threshold=row.low_stock_threshold,
     )
 
 
@@ -79,11 +115,22 @@ def visibility_filter(context: CustomerContext, *, use_active_index: bool = True
     unary plus keeps SQLite from choosing ix_products_active_name_id for it. Only
     SQLite's statements may pass false.
     """
+    return visibility_condition(context.assortment_mode, context.customer_id, use_active_index=use_active_index)
+
+
+def visibility_condition(
+    mode: AssortmentMode, customer_id: int | BindParameter[int], *, use_active_index: bool = True
+) -> ColumnElement[bool]:
+    """Build visibility_filter's condition from its parts.
+
+    A bound parameter for the customer id lets a statement built once serve every customer
+    with this assortment mode.
+    """
     active = Product.active if use_active_index else literal_column("+products.active", Boolean)
     condition = active.is_(True)
-    if context.assortment_mode is AssortmentMode.SELECTION:
+    if mode is AssortmentMode.SELECTION:
         in_selection = exists().where(
-            AssortmentItem.customer_id == context.customer_id, AssortmentItem.product_id == Product.id
+            AssortmentItem.customer_id == customer_id, AssortmentItem.product_id == Product.id
         )
         condition = and_(condition, in_selection)
     return condition
@@ -132,15 +179,25 @@ class ProductPage:
     next_cursor: tuple[str, int] | None
 
 
-def price_tiers(session: Session, price_list_id: int | None, product_ids: Sequence[int]) -> dict[int, list[PriceTier]]:
+_price_list_items = PriceListItem.__table__
+_PRICE_TIERS = (
+    select(_price_list_items.c.product_id, _price_list_items.c.min_quantity, _price_list_items.c.unit_price)
+    .where(
+        _price_list_items.c.price_list_id == bindparam("price_list_id"),
+        _price_list_items.c.product_id.in_(bindparam("product_ids", expanding=True)),
+    )
+    .order_by(_price_list_items.c.product_id, _price_list_items.c.min_quantity)
+)
+
+
+def price_tiers(
+    database: Session | Connection, price_list_id: int | None, product_ids: Sequence[int]
+) -> dict[int, list[PriceTier]]:
     """Return the price list's tiers per product, lowest minimum quantity first."""
     if price_list_id is None or not product_ids:
         return {}
-    rows = session.execute(
-        select(PriceListItem.product_id, PriceListItem.min_quantity, PriceListItem.unit_price)
-        .where(PriceListItem.price_list_id == price_list_id, PriceListItem.product_id.in_(product_ids))
-        .order_by(PriceListItem.product_id, PriceListItem.min_quantity)
-    )
+    connection = database.connection() if isinstance(database, Session) else database
+    rows = connection.execute(_PRICE_TIERS, {"price_list_id": price_list_id, "product_ids": list(product_ids)})
     tiers: dict[int, list[PriceTier]] = {}
     for product_id, min_quantity, unit_price in rows:
         tiers.setdefault(product_id, []).append(PriceTier(min_quantity, unit_price))

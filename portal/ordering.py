@@ -8,17 +8,19 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Connection, Row, Select, bindparam, delete, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.util import identity_key
 
 from portal import audit
-from portal.cart import get_cart, new_checkout_token, view_cart
-from portal.catalog import CustomerContext
+from portal.cart import new_checkout_token
+from portal.catalog import CustomerContext, price_tiers, visibility_condition
 from portal.db import Database
 from portal.errors import NotFound, PortalError, Problems
 from portal.models import (
     Address,
+    AssortmentMode,
     Cart,
     CartLine,
     Delivery,
@@ -32,7 +34,7 @@ from portal.models import (
     StockMovement,
     utc_now,
 )
-from portal.pricing import compute_totals, line_total
+from portal.pricing import compute_totals, customer_unit_price, line_total
 from portal.quantities import check_quantity_rules
 
 log = logging.getLogger(__name__)
@@ -100,49 +102,283 @@ def allocate(session: Session, product_id: int, wanted: int, order_line_id: int,
     return take
 
 
-def lock_products(session: Session, product_ids: list[int]) -> None:
-    """Lock the products' rows in id order before an order touches any of them.
+def _order_number(placed_at: dt.datetime, order_id: int) -> str:
+    return f"{placed_at.year}-{order_id:06d}"
 
-    FOR NO KEY UPDATE, because inserting order lines takes KEY SHARE locks on the
-    products they reference, which plain FOR UPDATE would wait for: two orders with the
-    same products could then deadlock. Locking in one order avoids cycles. SQLite's
-    write transactions exclude each other already, and it ignores the clause.
+
+# place_order's statements are built once and run on the session's connection: building
+# them and passing them through the ORM cost more than running them.
+_carts, _cart_lines, _orders, _order_lines = Cart.__table__, CartLine.__table__, Order.__table__, OrderLine.__table__
+_products, _movements = Product.__table__, StockMovement.__table__
+
+_LOCK_CART = (
+    select(
+        _carts.c.id,
+        _carts.c.comment,
+        _carts.c.checkout_token,
+        Address.id.label("address_id"),
+        Address.customer_id.label("address_customer_id"),
+        Address.active.label("address_active"),
+        Address.name.label("address_name"),
+        Address.street,
+        Address.postcode,
+        Address.city,
+        Address.country,
+    )
+    .outerjoin(Address, Address.id == _carts.c.address_id)
+    .where(_carts.c.user_id == bindparam("user_id"), _carts.c.customer_id == bindparam("customer_id"))
+    .with_for_update(of=_carts)
+)
+
+_ORDER_BY_TOKEN = select(_orders.c.id, _orders.c.number, _orders.c.customer_id).where(
+    _orders.c.checkout_token == bindparam("token")
+)
+
+
+def _lock_lines_statement(mode: AssortmentMode) -> Select:
+    return (
+        select(
+            _cart_lines.c.id,
+            _cart_lines.c.quantity,
+            _products.c.id.label("product_id"),
+            _products.c.sku,
+            _products.c.name,
+            _products.c.list_price,
+            _products.c.vat_rate,
+            _products.c.min_quantity,
+            _products.c.order_multiple,
+            _products.c.on_hand,
+            _products.c.allocated,
+            visibility_condition(mode, bindparam("customer_id")).label("orderable"),
+        )
+        .join(_products, _products.c.id == _cart_lines.c.product_id)
+        .where(_cart_lines.c.cart_id == bindparam("cart_id"))
+        .order_by(_products.c.id)
+        .with_for_update(of=_products, key_share=True)
+    )
+
+
+_LOCK_LINES = {mode: _lock_lines_statement(mode) for mode in AssortmentMode}
+
+_INSERT_ORDER = insert(_orders).returning(_orders.c.id)
+_SET_ORDER_NUMBER = update(_orders).where(_orders.c.id == bindparam("order_id")).values(number=bindparam("number"))
+_INSERT_ORDER_LINES = insert(_order_lines)
+# Guarded: a row only changes while it has `take` free units, so a unit is never promised
+# twice even if the caller's lock were missing.
+_ALLOCATE_FREE_STOCK = (
+    update(_products)
+    .where(_products.c.id == bindparam("locked_id"), _products.c.on_hand - _products.c.allocated >= bindparam("take"))
+    .values(allocated=_products.c.allocated + bindparam("take"))
+)
+# One movement per new line that was allocated units, in product id order.
+_INSERT_ALLOCATION_MOVEMENTS = insert(_movements).from_select(
+    ["product_id", "kind", "on_hand_change", "allocated_change", "order_line_id", "reference", "user_id", "created_at"],
+    select(
+        _order_lines.c.product_id,
+        literal(MovementKind.ALLOCATION, _movements.c.kind.type),
+        literal(0),
+        _order_lines.c.allocated,
+        _order_lines.c.id,
+        literal(""),
+        bindparam("user_id", type_=_movements.c.user_id.type),
+        bindparam("now", type_=_movements.c.created_at.type),
+    )
+    .where(_order_lines.c.order_id == bindparam("order_id"), _order_lines.c.allocated > 0)
+    .order_by(_order_lines.c.product_id),
+)
+_EMPTY_CART = delete(_cart_lines).where(_cart_lines.c.cart_id == bindparam("cart_id"))
+_RESET_CART = (
+    update(_carts)
+    .where(_carts.c.id == bindparam("cart_id"))
+    .values(comment="", address_id=None, checkout_token=bindparam("new_token"), updated_at=bindparam("now"))
+)
+
+
+@dataclass(frozen=True)
+class _DraftLine:
+    """A line of the current order priced for the customer, with its product's locked stock."""
+
+    cart_line_id: int
+    product_id: int
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+    vat_rate: Decimal
+    min_quantity: int
+    order_multiple: int
+    free_stock: int
+    orderable: bool
+
+    @property
+    def allocatable(self) -> int:
+        """Units the new order line is allocated: as many as it wants of the free stock."""
+        return min(self.quantity, max(self.free_stock, 0))
+
+
+def _locked_lines(connection: Connection, context: CustomerContext, cart_id: int) -> list[_DraftLine]:
+    """Lock the cart's products and return its lines priced for the customer, in cart order.
+
+    The products are locked in id order, so two orders with overlapping products cannot
+    deadlock. The lock is FOR NO KEY UPDATE because inserting order lines takes KEY SHARE
+    locks on the products they reference, and plain FOR UPDATE would wait for those.
+    SQLite's write transactions exclude each other already, and it ignores the clause. On
+    PostgreSQL the stock and prices read here are the locked rows' current values.
     """
-    if product_ids:
-        session.execute(
-            select(Product.id)
-            .where(Product.id.in_(sorted(set(product_ids))))
-            .order_by(Product.id)
-            .with_for_update(key_share=True)
-        ).all()
+    rows = connection.execute(
+        _LOCK_LINES[context.assortment_mode], {"cart_id": cart_id, "customer_id": context.customer_id}
+    ).all()
+    tiers = price_tiers(connection, context.price_list_id, [row.product_id for row in rows])
+    lines = []
+    for row in sorted(rows, key=lambda row: row.id):
+        unit_price = customer_unit_price(
+            row.list_price, tiers.get(row.product_id, []), context.discount_percent, row.quantity
+        )
+        lines.append(
+            _DraftLine(
+                cart_line_id=row.id,
+                product_id=row.product_id,
+                sku=row.sku,
+                name=row.name,
+                quantity=row.quantity,
+                unit_price=unit_price,
+                line_total=line_total(row.quantity, unit_price),
+                vat_rate=row.vat_rate,
+                min_quantity=row.min_quantity,
+                order_multiple=row.order_multiple,
+                free_stock=row.on_hand - row.allocated,
+                orderable=bool(row.orderable),
+            )
+        )
+    return lines
 
 
-def _order_number(order: Order) -> str:
-    return f"{order.placed_at.year}-{order.id:06d}"
-
-
-def _check_cart(session: Session, context: CustomerContext, cart: Cart, address_id: int | None) -> Address:
+def _check_order(context: CustomerContext, cart: Row, lines: list[_DraftLine]) -> None:
     """Check the whole current order and raise Problems listing everything wrong with it."""
     problems: list[PortalError] = []
-    address = session.get(Address, address_id) if address_id is not None else None
-    if address is None or address.customer_id != context.customer_id or not address.active:
+    if cart.address_id is None or cart.address_customer_id != context.customer_id or not cart.address_active:
         problems.append(PortalError("order.address_missing"))
-
-    view = view_cart(session, context, cart.user_id)
-    if not view.orderable_lines:
+    orderable = [line for line in lines if line.orderable]
+    if not orderable:
         problems.append(PortalError("order.empty"))
-    products = {line.product_id: line.product for line in cart.lines}
-    for line in view.orderable_lines:
-        product = products[line.product_id]
+    for line in orderable:
         try:
-            check_quantity_rules(line.quantity, product.min_quantity, product.order_multiple)
+            check_quantity_rules(line.quantity, line.min_quantity, line.order_multiple)
         except PortalError as error:
-            error.params["sku"] = product.sku
+            error.params["sku"] = line.sku
             problems.append(error)
     if problems:
         raise Problems(problems)
-    assert address is not None
-    return address
+
+
+def _repeated_or_stale(connection: Connection, context: CustomerContext, checkout_token: str) -> PlacedOrder:
+    """Return the order an earlier submit placed with this token, or raise when there is none."""
+    existing = connection.execute(_ORDER_BY_TOKEN, {"token": checkout_token}).one_or_none()
+    if existing is None:
+        raise PortalError("order.stale")
+    if existing.customer_id != context.customer_id:
+        raise NotFound("order")
+    return PlacedOrder(existing.id, existing.number, [], repeated=True)
+
+
+def _insert_order(
+    connection: Connection,
+    context: CustomerContext,
+    user_id: int,
+    checkout_token: str,
+    source: OrderSource,
+    cart: Row,
+    lines: list[_DraftLine],
+    now: dt.datetime,
+) -> tuple[int, str, Decimal]:
+    """Insert the order and its lines with snapshots of the address, names and prices.
+
+    Each line is allocated as much of its product's free stock as it can take, and the rest
+    is backordered. Returns the order id, number and total.
+    """
+    totals = compute_totals((line.line_total, line.vat_rate) for line in lines)
+    order_id = connection.execute(
+        _INSERT_ORDER,
+        {
+            "number": f"pending-{uuid.uuid4().hex}",
+            "customer_id": context.customer_id,
+            "user_id": user_id,
+            "status": OrderStatus.ACCEPTED if source is OrderSource.SUPPLIER else OrderStatus.NEW,
+            "source": source,
+            "comment": cart.comment,
+            "address_name": cart.address_name,
+            "address_street": cart.street,
+            "address_postcode": cart.postcode,
+            "address_city": cart.city,
+            "address_country": cart.country,
+            "placed_at": now,
+            "checkout_token": checkout_token,
+            "subtotal": totals.subtotal,
+            "vat_total": totals.vat_total,
+            "total": totals.total,
+        },
+    ).scalar_one()
+    number = _order_number(now, order_id)
+    connection.execute(_SET_ORDER_NUMBER, {"order_id": order_id, "number": number})
+
+    connection.execute(
+        _INSERT_ORDER_LINES,
+        [
+            {
+                "order_id": order_id,
+                "line_number": number_in_order,
+                "product_id": line.product_id,
+                "sku": line.sku,
+                "name": line.name,
+                "unit_price": line.unit_price,
+                "vat_rate": line.vat_rate,
+                "quantity": line.quantity,
+                "allocated": line.allocatable,
+                "delivered": 0,
+                "cancelled": 0,
+                "line_total": line.line_total,
+                "queue_position": now,
+            }
+            for number_in_order, line in enumerate(lines, start=1)
+        ],
+    )
+    return order_id, number, totals.total
+
+
+def _book_allocations(
+    connection: Connection, order_id: int, lines: list[_DraftLine], user_id: int, now: dt.datetime
+) -> None:
+    """Add the units _insert_order allocated to the order's lines to their products, with stock movements.
+
+    The caller holds the products' row locks, so the free stock read with them is current.
+    """
+    allocations = [
+        (line.product_id, line.allocatable)
+        for line in sorted(lines, key=lambda line: line.product_id)
+        if line.allocatable > 0
+    ]
+    if not allocations:
+        return
+    result = connection.execute(
+        _ALLOCATE_FREE_STOCK, [{"locked_id": product_id, "take": take} for product_id, take in allocations]
+    )
+    if result.rowcount != len(allocations):
+        raise RuntimeError(
+            f"guarded allocation matched {result.rowcount} of {len(allocations)} products: {allocations}"
+        )
+    connection.execute(_INSERT_ALLOCATION_MOVEMENTS, {"order_id": order_id, "user_id": user_id, "now": now})
+
+
+def _reset_cart(session: Session, connection: Connection, cart_id: int, now: dt.datetime) -> None:
+    """Empty the current order and give it a new checkout token."""
+    connection.execute(_EMPTY_CART, {"cart_id": cart_id})
+    connection.execute(_RESET_CART, {"cart_id": cart_id, "new_token": new_checkout_token(), "now": now})
+    # The statements above bypass the session, so a Cart the caller loaded would keep its
+    # old lines and token.
+    loaded = session.identity_map.get(identity_key(Cart, cart_id))
+    if loaded is not None:
+        session.expire(loaded)
 
 
 def place_order(
@@ -159,87 +395,38 @@ def place_order(
     ones stored on the current order. A token that already placed an order returns that
     order again, so a double click, a refresh or a second tab never places two.
     """
-    # Lock the cart first: a concurrent submit with the same token waits here, then sees
-    # the order the first one committed.
-    cart = get_cart(session, user_id, context.customer_id, for_update=True)
-    existing = _order_by_token(session, checkout_token)
-    if existing is not None:
-        if existing.customer_id != context.customer_id:
-            raise NotFound("order")
-        return PlacedOrder(existing.id, existing.number, [], repeated=True)
+    # The statements below run on the connection, which does not flush the session first:
+    # lines the caller added to the cart in this session must be written before they are read.
+    session.flush()
+    connection = session.connection()
+    # A concurrent submit of the same cart waits at the cart's row lock, then finds the
+    # order that the first one committed.
+    cart = connection.execute(_LOCK_CART, {"user_id": user_id, "customer_id": context.customer_id}).one_or_none()
     if cart is None or cart.checkout_token != checkout_token:
-        raise PortalError("order.stale")
+        return _repeated_or_stale(connection, context, checkout_token)
+    # Placing an order replaces the cart's token in the same transaction, so a token still
+    # on the cart has placed no order. The unique token on orders backs this up.
 
-    address = _check_cart(session, context, cart, cart.address_id)
-    view = view_cart(session, context, user_id)
-    lock_products(session, [line.product_id for line in view.orderable_lines])
-    skipped = [line.sku for line in view.lines if not line.orderable]
-    lines = view.orderable_lines
-    totals = compute_totals((line.line_total, line.vat_rate) for line in lines)
+    cart_lines = _locked_lines(connection, context, cart.id)
+    _check_order(context, cart, cart_lines)
+    skipped = [line.sku for line in cart_lines if not line.orderable]
+    lines = [line for line in cart_lines if line.orderable]
     now = utc_now()
 
-    order = Order(
-        number=f"pending-{uuid.uuid4().hex}",
-        customer_id=context.customer_id,
-        user_id=user_id,
-        status=OrderStatus.ACCEPTED if source is OrderSource.SUPPLIER else OrderStatus.NEW,
-        source=source,
-        comment=cart.comment,
-        address_name=address.name,
-        address_street=address.street,
-        address_postcode=address.postcode,
-        address_city=address.city,
-        address_country=address.country,
-        placed_at=now,
-        checkout_token=checkout_token,
-        subtotal=totals.subtotal,
-        vat_total=totals.vat_total,
-        total=totals.total,
-    )
-    session.add(order)
-    session.flush()
-    order.number = _order_number(order)
-
-    order_lines = []
-    for number, line in enumerate(lines, start=1):
-        order_line = OrderLine(
-            order_id=order.id,
-            line_number=number,
-            product_id=line.product_id,
-            sku=line.sku,
-            name=line.name,
-            unit_price=line.unit_price,
-            vat_rate=line.vat_rate,
-            quantity=line.quantity,
-            line_total=line.line_total,
-            queue_position=now,
-        )
-        session.add(order_line)
-        order_lines.append(order_line)
-    session.flush()
-
-    # Products in id order, so two orders with overlapping products lock them in the same
-    # order and cannot deadlock.
-    for order_line in sorted(order_lines, key=lambda item: item.product_id or 0):
-        allocate(session, order_line.product_id, order_line.quantity, order_line.id, user_id)
-
-    session.query(CartLine).filter(CartLine.cart_id == cart.id).delete(synchronize_session=False)
-    session.expire(cart, ["lines"])
-    cart.comment = ""
-    cart.address_id = None
-    cart.checkout_token = new_checkout_token()
-    cart.updated_at = now
+    order_id, number, total = _insert_order(connection, context, user_id, checkout_token, source, cart, lines, now)
+    _book_allocations(connection, order_id, lines, user_id, now)
+    _reset_cart(session, connection, cart.id, now)
     log.info(
         "Order %s: placed by user %s for customer %s, %s lines, total %s",
-        order.number,
+        number,
         user_id,
         context.customer_id,
-        len(order_lines),
-        order.total,
+        len(lines),
+        total,
     )
     if skipped:
-        log.info("Order %s: left out products no longer orderable: %s", order.number, ", ".join(skipped))
-    return PlacedOrder(order.id, order.number, skipped)
+        log.info("Order %s: left out products no longer orderable: %s", number, ", ".join(skipped))
+    return PlacedOrder(order_id, number, skipped)
 
 
 def place_order_once(

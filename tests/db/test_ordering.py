@@ -308,3 +308,65 @@ def test_orders_page_newest_first_with_keyset(database, shop):
 
     assert [row.number for row in first.rows + second.rows] == list(reversed(numbers))
     assert second.next_cursor is None
+
+
+def test_unflushed_cart_changes_are_ordered(database, shop):
+    token = _fill_cart(database, shop, [("plenty", 1)])
+    context = _context(database, shop)
+
+    with database.write() as session:
+        cart.add_to_cart(session, context, shop["user"], shop["none"], 2)
+        cart.set_details(session, context, shop["user"], comment="Added last", address_id=shop["address"])
+        placed = ordering.place_order(session, context, shop["user"], token)
+
+    with database.read() as session:
+        order = session.get(Order, placed.order_id)
+        quantities = {line.sku: line.quantity for line in order.lines}
+        comment = order.comment
+    assert quantities == {"PLENTY": 1, "NONE": 2}
+    assert comment == "Added last"
+
+
+def test_two_orders_in_one_session(database, shop):
+    context = _context(database, shop)
+
+    with database.write() as session:
+        placed = []
+        for quantity in (3, 4):
+            cart.add_to_cart(session, context, shop["user"], shop["plenty"], quantity)
+            cart.set_details(session, context, shop["user"], comment="", address_id=shop["address"])
+            current = cart.get_cart(session, shop["user"], shop["customer"])
+            token = current.checkout_token
+            placed.append(ordering.place_order(session, context, shop["user"], token))
+            # The Cart loaded before the order shows the emptied current order.
+            assert current.lines == []
+            assert current.checkout_token != token
+
+    with database.read() as session:
+        quantities = [session.get(Order, order.order_id).lines[0].quantity for order in placed]
+    assert placed[0].order_id != placed[1].order_id
+    assert [order.repeated for order in placed] == [False, False]
+    assert quantities == [3, 4]
+
+
+def test_allocation_movements_per_allocated_line(database, shop):
+    with database.write() as session:
+        third = make_product(session, sku="THIRD", name="Third", on_hand=2).id
+    context = _context(database, shop)
+    with database.write() as session:
+        cart.add_to_cart(session, context, shop["user"], third, 5)
+    token = _fill_cart(database, shop, [("plenty", 4), ("none", 1)])
+
+    placed = _place(database, shop, token)
+
+    with database.read() as session:
+        lines = {line.product_id: line.id for line in session.get(Order, placed.order_id).lines}
+        movements = session.execute(
+            select(StockMovement.product_id, StockMovement.order_line_id, StockMovement.allocated_change)
+            .where(StockMovement.kind == MovementKind.ALLOCATION)
+            .order_by(StockMovement.id)
+        ).all()
+        allocated = {product_id: session.get(Product, product_id).allocated for product_id in lines}
+    expected = sorted([(shop["plenty"], lines[shop["plenty"]], 4), (third, lines[third], 2)])
+    assert [tuple(movement) for movement in movements] == expected
+    assert allocated == {shop["plenty"]: 4, shop["none"]: 0, third: 2}
