@@ -88,7 +88,7 @@ if user is None:
         st.switch_page(customer_pages[0])
     st.rerun()
 
-auth.confirm_cookie(database, config.cookie_key, user)
+auth.confirm_cookie(config.cookie_key, user)
 if user.is_admin:
     # Expanded: collapsed, the long admin menu hides its last entries, Sign out among them,
     # behind "View more".

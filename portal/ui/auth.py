@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit_authenticator.controllers import AuthenticationController
 
 from portal import accounts
 from portal.accounts import SignInAccount, SignInAttempt
@@ -36,6 +37,13 @@ from portal.models import Role, utc_now
 log = logging.getLogger(__name__)
 
 COOKIE_NAME = "portal_auth"
+LOGIN_FORM_KEY = "login_form"
+USERNAME_KEY = "login_username"
+PASSWORD_KEY = "login_password"
+# The outcome, "failed" or "missing", that the submit callback leaves for the run after it.
+LOGIN_OUTCOME_KEY = "login_outcome"
+# The user the submit callback signed in, until login_form starts their session.
+SIGNED_IN_USER_KEY = "signed_in_user_id"
 COOKIE_EXPIRY_DAYS = 7.0
 # The cookie's issue time is derived from its float expiry; allow for rounding only.
 COOKIE_CLOCK_MARGIN = dt.timedelta(milliseconds=500)
@@ -71,8 +79,8 @@ class _AccountDirectory(dict):
     def _entry(self, username: object) -> dict[str, object]:
         key = str(username)
         if not dict.__contains__(self, key):
-            # The library looks the account up only when the form is submitted, so this
-            # counts the attempt before the library checks the password.
+            # Only the submit callback's credential check looks accounts up, so this counts
+            # the attempt before the library checks the password.
             with self._database.write() as session:
                 self.attempt = accounts.begin_sign_in(session, key)
             dict.__setitem__(self, key, _credentials_entry(self.attempt.account))
@@ -100,23 +108,30 @@ def _credentials_entry(account: SignInAccount | None) -> dict[str, object]:
     }
 
 
-def _authenticator(database: Database, cookie_key: str) -> tuple[stauth.Authenticate, _AccountDirectory]:
-    credentials: dict[str, object] = {"usernames": {}}
-    authenticator = stauth.Authenticate(
-        credentials,
+def _authenticator(cookie_key: str) -> stauth.Authenticate:
+    """Create the library's authenticator, used for its cookie manager and cookie writing.
+
+    Constructing it draws the cookie manager's component, so it is created in the script
+    body only, never in a callback.
+    """
+    return stauth.Authenticate(
+        {"usernames": {}},
         cookie_name=COOKIE_NAME,
         cookie_key=cookie_key,
         cookie_expiry_days=COOKIE_EXPIRY_DAYS,
         auto_hash=False,
-        # The library sleeps this long on every signed-out run; the lockout and bcrypt's
-        # cost already slow down guessing.
-        login_sleep_time=0,
     )
+
+
+def _credential_checker(database: Database, cookie_key: str) -> tuple[AuthenticationController, _AccountDirectory]:
+    """Create the library's credential check on accounts looked up in the database."""
+    credentials: dict[str, object] = {"usernames": {}}
+    checker = AuthenticationController(credentials, auto_hash=False, secret_key=cookie_key)
     # The library keeps a reference to this dict, so the directory replaces the empty
     # mapping it copied at construction.
     directory = _AccountDirectory(database)
     credentials["usernames"] = directory
-    return authenticator, directory
+    return checker, directory
 
 
 def _cookie_manager(authenticator: stauth.Authenticate):
@@ -199,51 +214,85 @@ def resolve_user(database: Database, cookie_key: str) -> CurrentUser | None:
     return current
 
 
+def _submit_login(database: Database, cookie_key: str) -> None:
+    """Check the submitted password with streamlit-authenticator and record the outcome.
+
+    Runs as the submit button's callback. Streamlit runs callbacks before the script, so
+    a rerun that the cookie component starts at the same moment cannot swallow the
+    submission, as it could a submit button read in the script body.
+    """
+    username = st.session_state.get(USERNAME_KEY, "")
+    password = st.session_state.get(PASSWORD_KEY, "")
+    # The password stays in session state no longer than this callback.
+    st.session_state[PASSWORD_KEY] = ""
+    if not username.strip() or not password.strip():
+        st.session_state[LOGIN_OUTCOME_KEY] = "missing"
+        return
+
+    checker, directory = _credential_checker(database, cookie_key)
+    signed_in = checker.login(username, password)
+    attempt = directory.attempt
+    if attempt is None:
+        # The library did not look the account up, so nothing was checked or counted.
+        st.session_state[LOGIN_OUTCOME_KEY] = "failed"
+        return
+    if signed_in:
+        with database.write() as session:
+            user = accounts.record_successful_sign_in(session, attempt.username)
+            # login_form starts the session, so that Home.py finishes the sign-in as one step.
+            st.session_state[SIGNED_IN_USER_KEY] = user.id
+        st.session_state["logout"] = None
+        return
+
+    with database.write() as session:
+        accounts.finish_failed_sign_in(session, attempt)
+    st.session_state["authentication_status"] = None
+    st.session_state[LOGIN_OUTCOME_KEY] = "failed"
+
+
 def login_form(database: Database, cookie_key: str, translate: Callable[[str], str]) -> CurrentUser | None:
     """Draw the login form; return the user once a password signs them in.
 
     Also deletes a stale cookie left in the browser.
     """
-    authenticator, directory = _authenticator(database, cookie_key)
+    user_id = st.session_state.pop(SIGNED_IN_USER_KEY, None)
+    if user_id is not None:
+        now = utc_now()
+        with database.read() as session:
+            user = accounts.current_user(session, user_id, now)
+            current = _to_current(user) if user is not None else None
+        if current is not None:
+            _start_session(current.id, now)
+            return current
+
+    with st.form(LOGIN_FORM_KEY):
+        st.subheader(translate("login.title"))
+        st.text_input(translate("login.username"), key=USERNAME_KEY, autocomplete="off")
+        st.text_input(translate("login.password"), key=PASSWORD_KEY, type="password", autocomplete="off")
+        st.form_submit_button(translate("login.submit"), on_click=_submit_login, args=(database, cookie_key))
+
+    # The cookie components come after the form, so one that appears in a later run does
+    # not move the form while the user fills it in.
+    authenticator = _authenticator(cookie_key)
     cookie_manager = _cookie_manager(authenticator)
     if COOKIE_NAME in st.context.cookies or COOKIE_NAME in (cookie_manager.cookies or {}):
         # KeyError: the component had not reported the cookie yet; the deletion is sent anyway.
         with contextlib.suppress(KeyError):
             cookie_manager.delete(COOKIE_NAME, key="delete_stale_cookie")
-
     # Keep the library from decoding the cookie itself: resolve_user has done that safely.
     st.session_state["logout"] = True
-    fields = {
-        "Form name": translate("login.title"),
-        "Username": translate("login.username"),
-        "Password": translate("login.password"),
-        "Login": translate("login.submit"),
-    }
-    authenticator.login(location="main", fields=fields, key="login_form")
 
-    attempt = directory.attempt
-    if attempt is None:
-        return None
-    if st.session_state.get("authentication_status"):
-        with database.write() as session:
-            user = accounts.record_successful_sign_in(session, attempt.username)
-            current = _to_current(user)
-        _start_session(current.id, utc_now())
-        st.session_state["logout"] = None
-        return current
-
-    with database.write() as session:
-        accounts.finish_failed_sign_in(session, attempt)
-    st.session_state["authentication_status"] = None
-    st.error(translate("login.failed"))
+    outcome = st.session_state.pop(LOGIN_OUTCOME_KEY, None)
+    if outcome is not None:
+        st.error(translate(f"login.{outcome}"))
     return None
 
 
-def confirm_cookie(database: Database, cookie_key: str, user: CurrentUser) -> None:
+def confirm_cookie(cookie_key: str, user: CurrentUser) -> None:
     """Set the re-authentication cookie until the browser reports it back."""
     if st.session_state.get("cookie_confirmed"):
         return
-    authenticator, _ = _authenticator(database, cookie_key)
+    authenticator = _authenticator(cookie_key)
     cookie_manager = _cookie_manager(authenticator)
     reported = (cookie_manager.cookies or {}).get(COOKIE_NAME)
     if reported:
