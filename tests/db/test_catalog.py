@@ -273,3 +273,23 @@ def test_search_across_real_id_list_limit(database):
     # The short word is matched against the whole search text, SKU included.
     assert narrowed == [sku for sku in every if "6" in f"{sku.lower()} teapot {int(sku[1:]) % 7}"]
     assert by_id_list is False
+
+
+def test_list_price_uses_tier_of_minimum_quantity(database):
+    with database.write() as session:
+        tiered = make_product(session, sku="T1", name="Tiered", price="10.00", min_quantity=10, order_multiple=5)
+        above = make_product(session, sku="T2", name="Tiers above minimum", price="4.00", min_quantity=3)
+        make_product(session, sku="T3", name="No tiers", price="2.00")
+        customer = make_customer(session, discount_percent=Decimal("12.5"))
+        make_price_list(
+            session,
+            customer,
+            [(tiered, 1, "9.00"), (tiered, 5, "8.50"), (tiered, 10, "8.00"), (tiered, 20, "7.00"), (above, 5, "3.00")],
+        )
+        customer_id = customer.id
+
+    with database.read() as session:
+        context = load_customer_context(session, customer_id)
+        prices = {row.sku: row.unit_price for row in search_products(session, context).rows}
+
+    assert prices == {"T1": Decimal("7.0000"), "T2": Decimal("3.5000"), "T3": Decimal("1.7500")}
