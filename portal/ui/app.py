@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import streamlit as st
@@ -39,7 +40,21 @@ def get_database() -> Database:
     if config.demo:
         load_demo_if_empty(database)
     log.info("Portal started on %s", database.engine.url.render_as_string(hide_password=True))
+    freeze_startup_objects()
     return database
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive now out of the garbage collector's reach.
+
+    Called once the first run has imported the portal's modules and created the engine.
+    Those objects live as long as the process, but each full collection walks them all
+    again, and Streamlit 1.67 runs one after every script run unless runner.postScriptGC
+    is false. Frozen objects are never freed, so call this only after start-up.
+    """
+    gc.collect()
+    gc.freeze()
+    log.info("Froze %s objects alive after start-up", gc.get_freeze_count())
 
 
 def portal_logo(database: Database) -> bytes | None:
