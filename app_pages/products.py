@@ -9,8 +9,10 @@ from portal.ui.context import page_context, require_customer, show_flash
 from portal.ui.widgets import (
     add_to_order_ui,
     back_link,
+    clear_added_quantities,
     detail_link,
     in_order_badge,
+    order_row_ui,
     row_message,
     stock_label,
     unit_label,
@@ -102,6 +104,7 @@ def show_list() -> None:
     cursors = st.session_state.setdefault(CURSORS_KEY, [None])
     after = tuple(cursors[-1]) if cursors[-1] is not None else None
 
+    clear_added_quantities()
     with context.database.read() as session:
         page = catalog.search_products(
             session, customer, st.session_state.get("product_search", ""), after, page_size=ROWS_PER_PAGE
@@ -111,12 +114,12 @@ def show_list() -> None:
     if not page.rows:
         st.info(context.t("products.none_found"))
         return
-    widths = [1.1, 3.4, 1.3, 1.6, 2.4, 1.1]
+    widths = [1.1, 3.4, 1.3, 1.6, 3.5]
     header = st.columns(widths)
-    for column, key in zip(header, ("sku", "name", "price", "stock", "add", "in_order"), strict=True):
+    for column, key in zip(header, ("sku", "name", "price", "stock", "add"), strict=True):
         column.caption(context.t(f"products.column_{key}"))
     for row in page.rows:
-        sku_column, name_column, price_column, stock_column, add_column, badge_column = st.columns(
+        sku_column, name_column, price_column, stock_column, order_column = st.columns(
             widths, vertical_alignment="center"
         )
         sku_column.text(row.sku)
@@ -124,11 +127,8 @@ def show_list() -> None:
             detail_link(row.name, "product", row.sku, key=f"open_product_{row.id}")
         price_column.text(context.fmt.unit_price(row.unit_price))
         stock_column.markdown(stock_label(context, row.stock, row.unit) or " ")
-        with add_column:
-            add_to_order_ui(context, row, "list")
-        with badge_column:
-            in_order_badge(in_order.get(row.id))
-        row_message(row.id)
+        with order_column:
+            order_row_ui(context, row, in_order.get(row.id))
 
     previous_column, position_column, next_column = st.columns([1, 2, 1])
     if len(cursors) > 1:

@@ -10,6 +10,7 @@ from portal.db import Database
 from portal.i18n import LANGUAGES, Formatter
 from portal.ui.auth import CurrentUser
 from portal.ui.context import PageContext
+from portal.ui.widgets import CART_SUMMARY_FRAGMENT
 
 LANGUAGE_NAMES = {"nl": "Nederlands", "en": "English"}
 
@@ -56,15 +57,27 @@ def customer_picker(database: Database, fmt: Formatter) -> None:
 
 def cart_summary(context: PageContext) -> None:
     """Show the current order's line count and total excl. VAT, with a link to it."""
+    if context.request.customer is None:
+        return
+    st.divider()
+    _cart_totals(context)
+    st.page_link("app_pages/current_order.py", label=context.t("cart.open"), icon="🛒")
+
+
+@st.fragment(key=CART_SUMMARY_FRAGMENT)
+def _cart_totals(context: PageContext) -> None:
+    """Show the line count and total, in a fragment so that an Add in the product list can rerun it alone.
+
+    The page link stays outside, because in a fragment rerun st.navigation does not run
+    and st.page_link could not resolve the page path (AppTest, Streamlit 1.67).
+    """
     customer = context.request.customer
     if customer is None:
         return
     with context.database.read() as session:
         view = cart.view_cart(session, customer, context.user.id)
-    st.divider()
     st.markdown(f"**{context.t('cart.title')}**")
     if not view.lines:
         st.caption(context.t("cart.empty_short"))
     else:
         st.caption(context.t("cart.summary", lines=len(view.lines), total=context.fmt.money(view.totals.subtotal)))
-    st.page_link("app_pages/current_order.py", label=context.t("cart.open"), icon="🛒")

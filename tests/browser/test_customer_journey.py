@@ -182,3 +182,21 @@ def test_orders_menu_leaves_order_detail(page: Page, portal_server: PortalServer
     wait_until_settled(page)
 
     expect(main_area(page).get_by_role("heading", name="Orders", exact=True)).to_be_visible(timeout=SETTLED_TIMEOUT_MS)
+
+
+def test_add_from_list_updates_cart_summary(page: Page, portal_server: PortalServer) -> None:
+    page.goto(portal_server.url("/products"))
+    sign_in(page, CUSTOMER_USERNAME, CUSTOMER_PASSWORD)
+    clear_current_order(page)
+    open_menu_page(page, "Products")
+    search_products(page, SEARCH_TERM)
+    list_row = table_row(page, LIST_PRODUCT_NAME)
+    unit_price = parse_money(list_row.inner_text())
+
+    add_from_list(page, LIST_PRODUCT_SKU, LIST_PRODUCT_NAME, 5)
+
+    expect(cart_summary(page)).to_have_text(f"1 lines · {format_money(line_total(5, unit_price))} excl. VAT")
+    list_row.get_by_role("button", name="Add", exact=True).click()
+    expect(in_order_badge(list_row, 6)).to_be_visible()
+    expect(cart_summary(page)).to_have_text(f"1 lines · {format_money(line_total(6, unit_price))} excl. VAT")
+    expect(link_or_button(page, DETAIL_PRODUCT_NAME)).to_be_visible()

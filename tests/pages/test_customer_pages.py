@@ -154,3 +154,42 @@ def test_bad_cookie_key_stops_start_with_setting_name(app_environment, monkeypat
     assert not app.exception
     assert any("PORTAL_COOKIE_KEY" in error.value.replace("\\", "") for error in app.error)
     assert [field.label for field in app.text_input] == []
+
+
+def _sidebar_captions(app):
+    return [element.value for element in app.sidebar.caption]
+
+
+def test_add_from_list_shows_badge_and_cart_summary(shop):
+    app = sign_in(new_app(), shop["customer_user"])
+    open_page(app, "app_pages/products.py")
+    assert _sidebar_captions(app) == ["1 lines · €7.00 excl. VAT"]
+
+    app.text_input(key="list_quantity_2").input("3")
+    app.button(key="list_add_2").click().run()
+
+    assert not app.exception
+    assert "✅ 3" in _markdown(app)
+    assert _sidebar_captions(app) == ["2 lines · €10.00 excl. VAT"]
+    assert [field.value for field in app.text_input if field.label == "Quantity of SKU1"] == ["1"]
+
+
+def test_add_from_list_twice_adds_up(shop):
+    app = sign_in(new_app(), shop["customer_user"])
+    open_page(app, "app_pages/products.py")
+
+    app.button(key="list_add_2").click().run()
+    app.button(key="list_add_2").click().run()
+
+    assert "✅ 2" in _markdown(app)
+
+
+def test_bad_quantity_in_list_shows_error(shop):
+    app = sign_in(new_app(), shop["customer_user"])
+    open_page(app, "app_pages/products.py")
+
+    app.text_input(key="list_quantity_2").input("1,5")
+    app.button(key="list_add_2").click().run()
+
+    assert any("not a whole number" in element.value for element in app.error)
+    assert _sidebar_captions(app) == ["1 lines · €7.00 excl. VAT"]
