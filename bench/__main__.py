@@ -58,7 +58,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="--section.option=value",
-        help="extra `streamlit run` option for the portal process only, to measure a configuration change",
+        help="extra `streamlit run` option for the portal process only, to measure a configuration change; "
+        "join it with '=', as in --portal-option=--runner.postScriptGC=false, because argparse reads a "
+        "separate value that starts with -- as an option of its own",
     )
     parser.add_argument(
         "--report-only",
