@@ -25,6 +25,7 @@ ADDED_KEY = "added_quantities"
 CART_SUMMARY_FRAGMENT = "cart_summary"
 # (product id, message) of the toast that a product row shows after its Add.
 TOAST_KEY = "row_toast"
+QUANTITY_FIELD_PIXELS = 100
 
 
 def unit_label(context: PageContext, unit: str) -> str:
@@ -130,6 +131,8 @@ def _order_row(context: PageContext, row: ProductRow, in_order: int | None, frag
             key=input_key,
             label_visibility="collapsed",
             max_chars=8,
+            # A fixed width keeps the Add buttons of all rows in one line, badge or not.
+            width=QUANTITY_FIELD_PIXELS,
         )
         st.button(
             context.t("products.add"),
