@@ -109,23 +109,23 @@ def _order_number(placed_at: dt.datetime, order_id: int) -> str:
 # place_order's statements are built once and run on the session's connection: building
 # them and passing them through the ORM cost more than running them.
 _carts, _cart_lines, _orders, _order_lines = Cart.__table__, CartLine.__table__, Order.__table__, OrderLine.__table__
-_products, _movements = Product.__table__, StockMovement.__table__
+_products, _movements, _addresses = Product.__table__, StockMovement.__table__, Address.__table__
 
 _LOCK_CART = (
     select(
         _carts.c.id,
         _carts.c.comment,
         _carts.c.checkout_token,
-        Address.id.label("address_id"),
-        Address.customer_id.label("address_customer_id"),
-        Address.active.label("address_active"),
-        Address.name.label("address_name"),
-        Address.street,
-        Address.postcode,
-        Address.city,
-        Address.country,
+        _addresses.c.id.label("address_id"),
+        _addresses.c.customer_id.label("address_customer_id"),
+        _addresses.c.active.label("address_active"),
+        _addresses.c.name.label("address_name"),
+        _addresses.c.street,
+        _addresses.c.postcode,
+        _addresses.c.city,
+        _addresses.c.country,
     )
-    .outerjoin(Address, Address.id == _carts.c.address_id)
+    .outerjoin(_addresses, _addresses.c.id == _carts.c.address_id)
     .where(_carts.c.user_id == bindparam("user_id"), _carts.c.customer_id == bindparam("customer_id"))
     .with_for_update(of=_carts)
 )
