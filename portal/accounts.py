@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal import audit
 from portal.errors import NotFound, PortalError
+from portal.i18n import LANGUAGES
 from portal.models import Customer, Role, SignInThrottle, User, utc_now
 
 log = logging.getLogger(__name__)
@@ -240,12 +241,17 @@ def record_failed_sign_in(session: Session, username: str, now: dt.datetime | No
     return throttle.locked_until is not None and throttle.locked_until > now
 
 
+def clear_failed_attempts(session: Session, username: str) -> None:
+    """Forget the username's failed attempts, after its password was proven right."""
+    throttle = session.get(SignInThrottle, normalize_username(username))
+    if throttle is not None:
+        session.delete(throttle)
+
+
 def record_successful_sign_in(session: Session, username: str) -> User:
     """Clear the username's failed attempts and return its user."""
     username = normalize_username(username)
-    throttle = session.get(SignInThrottle, username)
-    if throttle is not None:
-        session.delete(throttle)
+    clear_failed_attempts(session, username)
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFound("user")
@@ -308,6 +314,7 @@ def change_password(session: Session, user_id: int, current_password: str, new_p
         raise PortalError("password.current_wrong")
     validate_new_password(user.username, new_password)
 
+    clear_failed_attempts(session, user.username)
     user.password_hash = hash_password(new_password)
     revoke_cookies(session, user.id)
     audit.record(
@@ -331,6 +338,9 @@ def sign_out(session: Session, user_id: int) -> None:
 
 
 def set_language(session: Session, user_id: int, language: str) -> None:
+    """Store the user's interface language; raise ValueError for a language the portal lacks."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; expected one of {', '.join(LANGUAGES)}")
     user = session.get(User, user_id)
     if user is not None:
         user.language = language

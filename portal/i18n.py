@@ -41,6 +41,8 @@ def catalog(language: str) -> dict[str, str]:
     A language's texts are split over the TOML files in locales/<language>/, one per
     area of the portal; a key defined in two files is an error.
     """
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; expected one of {', '.join(LANGUAGES)}")
     merged: dict[str, str] = {}
     for path in sorted((LOCALES_DIR / language).glob("*.toml")):
         with path.open("rb") as handle:

@@ -1,32 +1,84 @@
-"""ASGI middleware in front of Streamlit's server: routes the portal does not publish."""
+"""ASGI middleware in front of Streamlit's server: hidden routes, upload gate and headers."""
 
 from __future__ import annotations
 
+import logging
 import posixpath
+import re
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.responses import PlainTextResponse
+from streamlit.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 # Streamlit 1.67 serves /_stcore/metrics to anyone, with no setting to turn it off. It
 # shows how many sessions the process serves and the names of the app's cached functions,
 # which an outsider has no use for.
 HIDDEN_PATH_SUFFIXES = ("/_stcore/metrics",)
+# True in the session state of a session where an admin is signed in (set by portal.ui.auth).
+# It is defined here, not there: with portal.ui.auth imported by serve.py before the
+# runtime started, Streamlit 1.67 no longer served the cookie component, so no cookie was set.
+ADMIN_SESSION_KEY = "admin_session"
+# Streamlit 1.67 keeps every file sent here in memory until the session ends, from any sender.
+UPLOAD_PATH = re.compile(r"/_stcore/upload_file/(?P<session_id>[^/]+)(/|$)")
+# Only the portal itself may show its pages in a frame, because its components are same-origin frames.
+FRAME_HEADERS = {"X-Frame-Options": "SAMEORIGIN", "Content-Security-Policy": "frame-ancestors 'self'"}
+
+
+def _normalize(path: str) -> str:
+    return posixpath.normpath("/" + path).rstrip("/")
 
 
 def is_hidden_path(path: str) -> bool:
     """Tell whether an HTTP path, under any base URL path, is a route the portal hides."""
-    normalized = posixpath.normpath("/" + path).rstrip("/")
-    return normalized.endswith(HIDDEN_PATH_SUFFIXES)
+    return _normalize(path).endswith(HIDDEN_PATH_SUFFIXES)
+
+
+def upload_session_id(path: str) -> str | None:
+    """Return the session id of a file upload path, or None for any other path."""
+    match = UPLOAD_PATH.search(_normalize(path) + "/")
+    return match.group("session_id") if match else None
+
+
+def is_admin_session(session_id: str) -> bool:
+    """Tell whether a live Streamlit session of this process has an admin signed in."""
+    if not Runtime.exists():
+        return False
+    app_session = Runtime.instance().get_app_session(session_id)
+    if app_session is None:
+        return False
+    session_state = app_session.session_state
+    return ADMIN_SESSION_KEY in session_state and session_state[ADMIN_SESSION_KEY] is True
 
 
 class HiddenRoutes:
-    """Respond 404 Not Found to requests for hidden routes and pass every other request on."""
+    """Hide routes, accept uploads from admin sessions only, and forbid framing by other sites."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and is_hidden_path(scope["path"]):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        path = scope["path"]
+        if is_hidden_path(path):
             await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        session_id = upload_session_id(path)
+        if session_id is not None and scope["method"] in ("PUT", "POST") and not is_admin_session(session_id):
+            log.warning("Rejected a file upload to session %s: no admin is signed in there", session_id)
+            await PlainTextResponse("Forbidden", status_code=403)(scope, receive, send)
+            return
+
+        async def send_with_frame_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in FRAME_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_frame_headers)

@@ -32,7 +32,9 @@ from streamlit_authenticator.controllers import AuthenticationController
 from portal import accounts
 from portal.accounts import SignInAccount, SignInAttempt
 from portal.db import Database
+from portal.errors import PortalError
 from portal.models import Role, utc_now
+from portal.ui.asgi import ADMIN_SESSION_KEY
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +196,8 @@ def resolve_user(database: Database, cookie_key: str) -> CurrentUser | None:
         if current is None:
             log.info("Session of user %s ended: account deactivated or signed out elsewhere", user_id)
             _clear_session()
+            return None
+        st.session_state[ADMIN_SESSION_KEY] = current.is_admin
         return current
 
     token = st.context.cookies.get(COOKIE_NAME)
@@ -209,6 +213,7 @@ def resolve_user(database: Database, cookie_key: str) -> CurrentUser | None:
     if current is None:
         return None
     _start_session(current.id, now)
+    st.session_state[ADMIN_SESSION_KEY] = current.is_admin
     # The cookie is in the browser already: no need to set it again.
     st.session_state["cookie_confirmed"] = True
     return current
@@ -263,6 +268,7 @@ def login_form(database: Database, cookie_key: str, translate: Callable[[str], s
             current = _to_current(user) if user is not None else None
         if current is not None:
             _start_session(current.id, now)
+            st.session_state[ADMIN_SESSION_KEY] = current.is_admin
             return current
 
     with st.form(LOGIN_FORM_KEY):
@@ -332,8 +338,24 @@ def change_password(database: Database, user: CurrentUser, current_password: str
 
     Every other browser of the user is signed out, because the change revokes all
     cookies and sessions issued before it. Raises PortalError when the change is refused.
+
+    A wrong current password counts as a failed sign-in, counted before the check as on
+    the login form, so a browser left signed in cannot be used to guess the password.
     """
     with database.write() as session:
-        revoked_at = accounts.change_password(session, user.id, current_password, new_password)
+        attempt = accounts.begin_sign_in(session, user.username)
+    if attempt.account is None:
+        raise PortalError("password.locked")
+    try:
+        with database.write() as session:
+            revoked_at = accounts.change_password(session, user.id, current_password, new_password)
+    except PortalError as error:
+        with database.write() as session:
+            if error.code == "password.current_wrong":
+                accounts.finish_failed_sign_in(session, attempt)
+            else:
+                # The current password was right; only the new one was rejected.
+                accounts.clear_failed_attempts(session, attempt.username)
+        raise
     _start_session(user.id, revoked_at + dt.timedelta(milliseconds=1))
     st.session_state["cookie_confirmed"] = False

@@ -12,7 +12,7 @@ from portal.catalog import CustomerContext, load_customer_context
 from portal.config import Config
 from portal.db import Database
 from portal.errors import NotFound, PortalError, Problems
-from portal.i18n import Formatter, normalize_language
+from portal.i18n import LANGUAGES, Formatter, normalize_language
 from portal.settings import load_settings
 from portal.text import escape_markdown
 from portal.ui.app import get_config, get_database
@@ -52,7 +52,7 @@ class PageContext:
 def choose_language(user: CurrentUser | None) -> str:
     """Return the language picked in this session, else the user's, else the browser's."""
     picked = st.session_state.get("language")
-    if picked:
+    if picked in LANGUAGES:
         return picked
     if user is not None and user.language:
         return normalize_language(user.language)

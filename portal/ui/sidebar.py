@@ -20,6 +20,10 @@ def language_picker(database: Database, user: CurrentUser | None, language: str,
 
     def changed() -> None:
         chosen = st.session_state["language_choice"]
+        # The callback runs before Streamlit checks the value against the options, so a
+        # value the page never offered reaches it here.
+        if chosen not in LANGUAGES:
+            return
         st.session_state["language"] = chosen
         if user is not None:
             with database.write() as session:

@@ -122,7 +122,9 @@ def sign_in(page: Page, username: str, password: str) -> str:
 
 
 def sign_out(page: Page) -> None:
+    """Open the sign-out page from the menu and confirm there."""
     sign_out_link(page).click()
+    main_area(page).get_by_role("button", name="Sign out", exact=True).click()
     expect_login_form(page)
 
 

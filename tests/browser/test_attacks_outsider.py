@@ -9,12 +9,14 @@ another site" is served by Playwright's router and never reaches the network.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import secrets
 from collections.abc import Callable, Iterator
 
 import jwt
 import pytest
 import requests
+from PIL import Image
 from playwright.sync_api import BrowserContext, Page, WebSocket, WebSocketRoute, expect
 from sqlalchemy import select
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -27,12 +29,14 @@ from portal.i18n import translate
 from portal.models import Customer, SignInThrottle, User
 from tests.browser.conftest import PROJECT_ROOT, PortalServer
 from tests.browser.portal_ui import (
+    ADMIN_USERNAME,
     COOKIE_NAME,
     expect_login_form,
     expect_signed_out,
     main_area,
     menu_link,
     sign_in,
+    sign_out,
     sign_out_link,
     wait_until_settled,
 )
@@ -332,8 +336,7 @@ def test_case_variant_cookie_revoked_by_sign_out(
     variant_cookie = cookie_for(portal_server, f" {username.upper()} ")
     open_signed_in(page, portal_server, username)
 
-    sign_out_link(page).click()
-    expect_login_form(page)
+    sign_out(page)
     replay_page = new_context().new_page()
     add_strict_cookie(replay_page.context, portal_server, variant_cookie)
     replay_page.goto(portal_server.url("/orders"))
@@ -376,7 +379,6 @@ def test_password_change_ends_other_browser(
     expect(sign_out_link(page)).to_be_visible()
 
 
-@pytest.mark.xfail(strict=True, reason="the current-password check on /account has no attempt limit")
 def test_current_password_guesses_limited(page: Page, portal_server: PortalServer, portal_database: Database) -> None:
     # Anyone with a signed-in browser or a stolen cookie can guess the password itself on
     # /account, and the password outlives every cookie revocation.
@@ -396,7 +398,6 @@ def test_current_password_guesses_limited(page: Page, portal_server: PortalServe
     assert accounts.check_password(PASSWORD, password_hash)
 
 
-@pytest.mark.xfail(strict=True, reason="opening /sign-out from a link on another site signs the user out everywhere")
 def test_sign_out_link_from_other_site_ignored(
     page: Page, portal_server: PortalServer, portal_database: Database
 ) -> None:
@@ -508,7 +509,6 @@ def test_upload_without_xsrf_token_rejected(login_page_session: tuple[Page, str]
     assert response.status_code == 403
 
 
-@pytest.mark.xfail(strict=True, reason="a signed-out session accepts file uploads, so outsiders can fill server memory")
 def test_signed_out_session_upload_rejected(login_page_session: tuple[Page, str], portal_server: PortalServer) -> None:
     # Nothing on the login page takes a file, yet Streamlit 1.67 keeps every upload to a
     # live session in memory until the session ends. Each request may carry up to
@@ -520,7 +520,22 @@ def test_signed_out_session_upload_rejected(login_page_session: tuple[Page, str]
     assert response.status_code in (400, 403, 404, 413)
 
 
-@pytest.mark.xfail(strict=True, reason="no X-Frame-Options or CSP frame-ancestors, so any site can frame the portal")
+def test_admin_session_upload_accepted(page: Page, portal_server: PortalServer) -> None:
+    # The upload gate lets a signed-in admin's files through: here a logo on the settings screen.
+    logo = io.BytesIO()
+    Image.new("RGB", (4, 4), "green").save(logo, format="PNG")
+    open_signed_in(page, portal_server, ADMIN_USERNAME, "/admin-settings")
+    log_start = portal_server.log_path.stat().st_size
+
+    main_area(page).locator("input[type=file]").set_input_files(
+        files=[{"name": "logo.png", "mimeType": "image/png", "buffer": logo.getvalue()}]
+    )
+    main_area(page).get_by_role("button", name=english("admin_settings.save_logo")).click()
+
+    expect(main_area(page).get_by_text(english("admin_settings.logo_saved"))).to_be_visible()
+    assert "Rejected a file upload" not in portal_server.log_text(log_start)
+
+
 def test_portal_page_forbids_framing(portal_server: PortalServer) -> None:
     response = requests.get(portal_server.url("/"), timeout=HTTP_TIMEOUT_SECONDS)
 
@@ -532,7 +547,6 @@ def test_portal_page_forbids_framing(portal_server: PortalServer) -> None:
 # Widget values a client makes up ----------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="the language picker's callback uses and stores a value it never offered")
 def test_made_up_language_not_stored(page: Page, portal_server: PortalServer, portal_database: Database) -> None:
     # Streamlit resets a selectbox value that matches no option only when the script draws
     # the widget, after on_change callbacks ran with the client's value.
@@ -551,7 +565,6 @@ def test_made_up_language_not_stored(page: Page, portal_server: PortalServer, po
     expect(page.get_by_test_id("stException")).to_have_count(0, timeout=SETTLED_TIMEOUT_MS)
 
 
-@pytest.mark.xfail(strict=True, reason="a made-up language value is used as a path below portal/locales")
 def test_made_up_language_path_not_read(page: Page, portal_server: PortalServer) -> None:
     # An outsider on the login page chooses which folder's *.toml files the portal reads.
     # "../locales/nl" shows it with the Dutch texts, and any other folder works the same way.

@@ -201,6 +201,7 @@ def test_sign_out_before_cookie_confirmed_shows_login(page: Page, portal_server:
     expect(sign_out_link(page)).to_be_visible()
 
     sign_out_link(page).click()
+    main_area(page).get_by_role("button", name="Sign out", exact=True).click()
     wait_until_settled(page)
 
     expect(page.get_by_test_id("stException")).to_have_count(0, timeout=SETTLED_TIMEOUT_MS)

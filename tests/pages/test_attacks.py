@@ -170,5 +170,6 @@ def test_sign_out_forgets_typed_search(shop):
     app.text_input(key="product_search").input("typed by the first user").run()
 
     app.switch_page("app_pages/sign_out.py").run()
+    app.button(key="confirm_sign_out").click().run()
 
     assert "product_search" not in app.session_state

@@ -91,3 +91,9 @@ def test_datetime_shown_in_amsterdam_time():
 
 def test_date_uses_dutch_month_names():
     assert "jul" in Formatter("nl").date(dt.date(2026, 7, 1))
+
+
+@pytest.mark.parametrize("language", ["xx", "../locales/nl", "", "NL"])
+def test_catalog_rejects_unknown_language(language):
+    with pytest.raises(ValueError):
+        catalog(language)
