@@ -126,12 +126,9 @@ def _copy_database(template: Path, directory: Path) -> None:
         shutil.copy(source, directory / source.name.replace(template.name, DATABASE_FILE_NAME, 1))
 
 
-def _launch(directory: Path, attempt: int) -> PortalServer:
-    port = _free_loopback_port()
-    cookie_key = secrets.token_urlsafe(48)
-    log_path = directory / f"streamlit-{attempt}.log"
-    environment = _portal_environment(directory / DATABASE_FILE_NAME, cookie_key)
-    command = [
+def server_command(port: int) -> list[str]:
+    """Return the command that starts the portal as `make run` does, on a loopback port."""
+    return [
         sys.executable,
         "-m",
         "streamlit",
@@ -141,6 +138,14 @@ def _launch(directory: Path, attempt: int) -> PortalServer:
         f"--server.port={port}",
         "--server.headless=true",
     ]
+
+
+def _launch(directory: Path, attempt: int) -> PortalServer:
+    port = _free_loopback_port()
+    cookie_key = secrets.token_urlsafe(48)
+    log_path = directory / f"streamlit-{attempt}.log"
+    environment = _portal_environment(directory / DATABASE_FILE_NAME, cookie_key)
+    command = server_command(port)
     with log_path.open("wb") as log_file:
         # A session of its own makes the server the leader of a process group that _stop ends as a whole.
         process = subprocess.Popen(

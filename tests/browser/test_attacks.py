@@ -15,7 +15,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from portal.catalog import load_customer_context
 from portal.db import Database, create_portal_engine
 from portal.i18n import translate
 from portal.models import Address, Customer, SignInThrottle, SupplierSettings, User
-from tests.browser.conftest import SERVER_SCRIPT, PortalServer
+from tests.browser.conftest import PortalServer, server_command
 from tests.browser.portal_ui import (
     COOKIE_NAME,
     add_cookie,
@@ -462,8 +461,7 @@ def second_server(server: PortalServer, directory: Path) -> Iterator[str]:
         "PORTAL_DEMO": "0",
         "PORTAL_COOKIE_KEY": server.cookie_key,
     }
-    command = [sys.executable, "-m", "streamlit", "run", SERVER_SCRIPT, "--server.address=127.0.0.1"]
-    command += [f"--server.port={port}", "--server.headless=true"]
+    command = server_command(port)
     base_url = f"http://127.0.0.1:{port}"
     with (directory / "second-server.log").open("wb") as log_file:
         process = subprocess.Popen(

@@ -27,11 +27,11 @@ from tests.browser.conftest import (
     DATABASE_FILE_NAME,
     HEALTH_TIMEOUT_SECONDS,
     PROJECT_ROOT,
-    SERVER_SCRIPT,
     PortalServer,
     _free_loopback_port,
     _is_healthy,
     _stop,
+    server_command,
 )
 from tests.browser.portal_ui import CUSTOMER_PASSWORD, CUSTOMER_USERNAME, main_area, sign_in, wait_until_settled
 
@@ -90,16 +90,7 @@ def _portal_process(url: str, cookie_key: str, log_path: Path) -> Iterator[Porta
     environment = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_COOKIE_KEY": cookie_key, "PORTAL_DEMO": "0"}
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                SERVER_SCRIPT,
-                "--server.address=127.0.0.1",
-                f"--server.port={port}",
-                "--server.headless=true",
-            ],
+            server_command(port),
             cwd=PROJECT_ROOT,
             env=environment,
             stdin=subprocess.DEVNULL,
