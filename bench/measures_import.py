@@ -15,9 +15,10 @@ here instead of calling portal/history.py, so a bug there shows up as a mismatch
 - an invoice belongs to the customer of its first imported line, and lines of other
   customers on it are left out;
 - each invoice becomes one order dated by its earliest line. A cancellation line takes
-  its units back from the customer's most recent earlier line of the same product
-  (codes compared in upper case) at the same unit price that has enough units left,
-  or else from the most recent such lines together when they cover all its units;
+  its units back from earlier lines of the same customer, product (codes compared in
+  upper case) and unit price. It takes them from the most recent such line with enough
+  units left, or else from the most recent such lines together when they cover all its
+  units;
 - a cancellation invoice becomes a cancelled order with total 0, and an ordinary
   order whose every unit was taken back becomes cancelled;
 - products new to the portal get 21 % VAT, the importer's default rate, so an order's
