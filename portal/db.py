@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +33,11 @@ RETRY_ATTEMPTS = 5
 # PostgreSQL's serialization_failure and deadlock_detected.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 T = TypeVar("T")
+
+try:
+    import fcntl
+except ImportError:  # Windows: writers wait in SQLite's busy handler instead.
+    fcntl = None
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -110,6 +116,51 @@ def create_portal_engine(url: str, **kwargs: object) -> Engine:
     return engine
 
 
+class WriterQueue:
+    """A queue in the kernel for the write transactions on one SQLite file.
+
+    A writer that finds SQLite's write lock taken sleeps in SQLite's default busy handler,
+    which polls in steps that grow to 100 ms (sqliteDefaultBusyCallback in SQLite's
+    main.c). With many writers the lock is then often free while all of them sleep. An
+    exclusive flock on an empty file beside the database queues the writers of every
+    thread and process instead, and the kernel wakes the next one as soon as the lock is
+    released.
+    """
+
+    def __init__(self, database_path: Path) -> None:
+        self.path = database_path.with_name(database_path.name + "-writers")
+        self._thread_state = threading.local()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait until no other write transaction runs on the file, and hold the turn meanwhile.
+
+        flock belongs to an open file, so each turn opens the file again and threads of
+        one process exclude each other too. A nested turn in the same thread does not wait
+        for itself, so its transaction waits in SQLite's busy handler as before.
+        """
+        if getattr(self._thread_state, "holds_turn", False):
+            yield
+            return
+        with self.path.open("ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._thread_state.holds_turn = True
+            try:
+                yield
+            finally:
+                self._thread_state.holds_turn = False
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _writer_queue(engine: Engine) -> WriterQueue | None:
+    if engine.dialect.name != "sqlite" or fcntl is None:
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return WriterQueue(Path(database).resolve())
+
+
 class Database:
     """An engine with two session factories: one for reading, one for writing."""
 
@@ -117,6 +168,10 @@ class Database:
         self.engine = engine
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
+        self._writers = _writer_queue(engine)
+
+    def _writer_turn(self) -> AbstractContextManager[None]:
+        return self._writers.turn() if self._writers is not None else nullcontext()
 
     @property
     def is_sqlite(self) -> bool:
@@ -153,7 +208,7 @@ class Database:
 
         Anything raised inside rolls the whole action back.
         """
-        with self._write() as session, session.begin():
+        with self._writer_turn(), self._write() as session, session.begin():
             yield session
 
 
