@@ -19,6 +19,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
+    func,
     literal_column,
     select,
     text,
@@ -121,19 +122,29 @@ def visibility_filter(context: CustomerContext, *, use_active_index: bool = True
 
 
 def visibility_condition(
-    mode: AssortmentMode, customer_id: int | BindParameter[int], *, use_active_index: bool = True
+    mode: AssortmentMode,
+    customer_id: int | BindParameter[int],
+    *,
+    use_active_index: bool = True,
+    selection_first: bool = False,
 ) -> ColumnElement[bool]:
     """Build visibility_filter's condition from its parts.
 
     A bound parameter for the customer id lets a statement built once serve every customer
-    with this assortment mode.
+    with this assortment mode. With selection_first (SQLite, with use_active_index false)
+    the selection is written as an id list from assortment_items, so SQLite reads the
+    customer's selection first and looks each product up by primary key.
     """
     active = Product.active if use_active_index else literal_column("+products.active", Boolean)
     condition = active.is_(True)
     if mode is AssortmentMode.SELECTION:
-        in_selection = exists().where(
-            AssortmentItem.customer_id == customer_id, AssortmentItem.product_id == Product.id
-        )
+        if selection_first:
+            selected_ids = select(AssortmentItem.product_id).where(AssortmentItem.customer_id == customer_id)
+            in_selection = Product.id.in_(selected_ids)
+        else:
+            in_selection = exists().where(
+                AssortmentItem.customer_id == customer_id, AssortmentItem.product_id == Product.id
+            )
         condition = and_(condition, in_selection)
     return condition
 
@@ -215,6 +226,8 @@ class _SearchFilter:
     condition: ColumnElement[bool]
     # True when the condition is a list of at most FTS_ID_LIST_LIMIT product ids.
     by_id_list: bool
+    # True when the page statement should read the customer's selection first (SQLite).
+    selection_first: bool = False
 
 
 _FTS_IDS = text("SELECT rowid FROM products_fts WHERE products_fts MATCH :match LIMIT :limit")
@@ -229,13 +242,19 @@ def _fts_ids(session: Session, match: str) -> list[int] | None:
     return list(ids) if len(ids) <= FTS_ID_LIST_LIMIT else None
 
 
-def _search_filter(session: Session, query: str) -> _SearchFilter | None:
+def _search_filter(session: Session, query: str, mode: AssortmentMode | None = None) -> _SearchFilter | None:
+    """Build the search condition, and the plan it is for, from a customer's query.
+
+    `mode` is the assortment mode of the customer searching, or None for a search that is
+    not limited to one customer's catalogue.
+    """
     words = normalize_search_text(query[:MAX_SEARCH_LENGTH]).split()
     if not words:
         return None
     indexed = [word for word in words if len(word) >= MIN_INDEXED_TERM_LENGTH]
     conditions: list[ColumnElement[bool]] = []
     by_id_list = False
+    selection_first = False
 
     if indexed and session.get_bind().dialect.name == "sqlite":
         # Each word as an FTS5 string: a double quote inside is escaped by doubling it.
@@ -245,15 +264,23 @@ def _search_filter(session: Session, query: str) -> _SearchFilter | None:
             # One expanding parameter: coercing each id into its own literal cost more than the query.
             conditions.append(Product.id.in_(bindparam("fts_ids", ids, expanding=True, unique=True)))
             by_id_list = True
+            remaining = [word for word in words if word not in indexed]
+        elif mode is AssortmentMode.SELECTION:
+            # Collecting thousands of matches from the index costs more than testing each
+            # product of the customer's selection. Both sides are normalized, so instr finds
+            # what the trigram index finds, and faster than LIKE.
+            selection_first = True
+            conditions.extend(func.instr(Product.search_text, word) > 0 for word in words)
+            remaining = []
         else:
             fts_ids = select(text("rowid")).select_from(text("products_fts")).where(text("products_fts MATCH :match"))
             conditions.append(Product.id.in_(fts_ids.params(match=match)))
-        remaining = [word for word in words if word not in indexed]
+            remaining = [word for word in words if word not in indexed]
     else:
         remaining = words
     for word in remaining:
         conditions.append(Product.search_text.like(f"%{_escape_like(word)}%", escape="\\"))
-    return _SearchFilter(and_(*conditions), by_id_list)
+    return _SearchFilter(and_(*conditions), by_id_list, selection_first)
 
 
 def search_condition(session: Session, query: str) -> ColumnElement[bool] | None:
@@ -302,13 +329,19 @@ _TIER_PRICE = (
 
 @functools.lru_cache(maxsize=64)
 def _page_statement(
-    mode: AssortmentMode, with_tier_price: bool, use_active_index: bool, with_cursor: bool, limit: int
+    mode: AssortmentMode,
+    with_tier_price: bool,
+    use_active_index: bool,
+    selection_first: bool,
+    with_cursor: bool,
+    limit: int,
 ) -> Select:
     """Build the catalogue page's statement without its search condition; its parameters are bound at run time."""
     columns = [*_PAGE_COLUMNS, _TIER_PRICE] if with_tier_price else _PAGE_COLUMNS
-    statement = select(*columns).where(
-        visibility_condition(mode, bindparam("customer_id"), use_active_index=use_active_index)
+    visible = visibility_condition(
+        mode, bindparam("customer_id"), use_active_index=use_active_index, selection_first=selection_first
     )
+    statement = select(*columns).where(visible)
     if with_cursor:
         statement = statement.where(
             tuple_(_products.c.name, _products.c.id) > tuple_(bindparam("after_name"), bindparam("after_id"))
@@ -386,13 +419,14 @@ def search_products(
     # place of Product entities: for a 50-row page, building statements and entities cost
     # more than the query. The flush keeps what an ORM query would see after autoflush.
     session.flush()
-    found = _search_filter(session, query)
-    # A short id list is cheapest by primary key. With the active index SQLite would walk
-    # every product in name order and probe the list for each.
-    use_active_index = found is None or not found.by_id_list
+    found = _search_filter(session, query, context.assortment_mode)
+    # A short id list, or the customer's selection, is cheapest by primary key. With the
+    # active index SQLite would walk every product in name order and test each.
+    selection_first = found is not None and found.selection_first
+    use_active_index = found is None or not (found.by_id_list or selection_first)
     with_tier_price = context.price_list_id is not None
     statement = _page_statement(
-        context.assortment_mode, with_tier_price, use_active_index, after is not None, page_size + 1
+        context.assortment_mode, with_tier_price, use_active_index, selection_first, after is not None, page_size + 1
     )
     if found is not None:
         statement = statement.where(found.condition)

@@ -6,7 +6,7 @@ from sqlalchemy import update
 from portal import catalog
 from portal.catalog import load_customer_context, product_search_text, search_products
 from portal.errors import NotFound
-from portal.models import Product
+from portal.models import AssortmentMode, Product
 from tests.factories import make_customer, make_price_list, make_product, select_products
 
 
@@ -243,6 +243,19 @@ def test_search_plan_follows_id_list_limit(database, searchable, monkeypatch):
     assert common.by_id_list is False
     assert rare.by_id_list is database.is_sqlite
     assert short.by_id_list is False
+
+
+def test_common_search_reads_selection_first(database, searchable, monkeypatch):
+    monkeypatch.setattr(catalog, "FTS_ID_LIST_LIMIT", 11)
+    with database.read() as session:
+        selection_common = catalog._search_filter(session, "widget", AssortmentMode.SELECTION)
+        selection_rare = catalog._search_filter(session, "sprocket", AssortmentMode.SELECTION)
+        all_common = catalog._search_filter(session, "widget", AssortmentMode.ALL)
+
+    # Only SQLite chooses its plan from the count of matches.
+    assert selection_common.selection_first is database.is_sqlite
+    assert selection_rare.selection_first is False
+    assert all_common.selection_first is False
 
 
 def test_search_across_real_id_list_limit(database):
