@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import Connection, Row, Select, bindparam, delete, insert, literal, select, tuple_, update
@@ -135,7 +135,7 @@ _ORDER_BY_TOKEN = select(_orders.c.id, _orders.c.number, _orders.c.customer_id).
 )
 
 
-def _lock_lines_statement(mode: AssortmentMode) -> Select:
+def _cart_lines_statement(mode: AssortmentMode) -> Select:
     return (
         select(
             _cart_lines.c.id,
@@ -154,11 +154,19 @@ def _lock_lines_statement(mode: AssortmentMode) -> Select:
         .join(_products, _products.c.id == _cart_lines.c.product_id)
         .where(_cart_lines.c.cart_id == bindparam("cart_id"))
         .order_by(_products.c.id)
-        .with_for_update(of=_products, key_share=True)
     )
 
 
-_LOCK_LINES = {mode: _lock_lines_statement(mode) for mode in AssortmentMode}
+_CART_LINES = {mode: _cart_lines_statement(mode) for mode in AssortmentMode}
+# Locks in id order, so two orders with overlapping products cannot deadlock (the race
+# tests deadlock without it). FOR NO KEY UPDATE, because inserting order lines takes KEY
+# SHARE locks on the products they reference, and plain FOR UPDATE would wait for those.
+_LOCK_PRODUCTS = (
+    select(_products.c.id, _products.c.on_hand, _products.c.allocated)
+    .where(_products.c.id.in_(bindparam("product_ids", expanding=True)))
+    .order_by(_products.c.id)
+    .with_for_update(key_share=True)
+)
 
 _INSERT_ORDER = insert(_orders).returning(_orders.c.id)
 _SET_ORDER_NUMBER = update(_orders).where(_orders.c.id == bindparam("order_id")).values(number=bindparam("number"))
@@ -217,17 +225,15 @@ class _DraftLine:
         return min(self.quantity, max(self.free_stock, 0))
 
 
-def _locked_lines(connection: Connection, context: CustomerContext, cart_id: int) -> list[_DraftLine]:
-    """Lock the cart's products and return its lines priced for the customer, in cart order.
+def _priced_lines(connection: Connection, context: CustomerContext, cart_id: int) -> list[_DraftLine]:
+    """Return the cart's lines priced for the customer, with their products' free stock, in cart line order.
 
-    The products are locked in id order, so two orders with overlapping products cannot
-    deadlock. The lock is FOR NO KEY UPDATE because inserting order lines takes KEY SHARE
-    locks on the products they reference, and plain FOR UPDATE would wait for those.
-    SQLite's write transactions exclude each other already, and it ignores the clause. On
-    PostgreSQL the stock and prices read here are the locked rows' current values.
+    Nothing is locked here. On SQLite the write transaction excludes every other writer,
+    so the free stock read is current. On PostgreSQL, _with_locked_stock reads it again
+    under the products' row locks.
     """
     rows = connection.execute(
-        _LOCK_LINES[context.assortment_mode], {"cart_id": cart_id, "customer_id": context.customer_id}
+        _CART_LINES[context.assortment_mode], {"cart_id": cart_id, "customer_id": context.customer_id}
     ).all()
     tiers = price_tiers(connection, context.price_list_id, [row.product_id for row in rows])
     lines = []
@@ -252,6 +258,19 @@ def _locked_lines(connection: Connection, context: CustomerContext, cart_id: int
             )
         )
     return lines
+
+
+def _with_locked_stock(connection: Connection, lines: list[_DraftLine]) -> list[_DraftLine]:
+    """Lock the lines' products on PostgreSQL and return the lines with their current free stock.
+
+    Call it as late in the transaction as possible: other orders for the same products
+    wait from here until the commit.
+    """
+    if connection.dialect.name != "postgresql" or not lines:
+        return lines
+    rows = connection.execute(_LOCK_PRODUCTS, {"product_ids": [line.product_id for line in lines]})
+    free = {product_id: on_hand - allocated for product_id, on_hand, allocated in rows}
+    return [replace(line, free_stock=free[line.product_id]) for line in lines]
 
 
 def _check_order(context: CustomerContext, cart: Row, lines: list[_DraftLine]) -> None:
@@ -292,11 +311,7 @@ def _insert_order(
     lines: list[_DraftLine],
     now: dt.datetime,
 ) -> tuple[int, str, Decimal]:
-    """Insert the order and its lines with snapshots of the address, names and prices.
-
-    Each line is allocated as much of its product's free stock as it can take, and the rest
-    is backordered. Returns the order id, number and total.
-    """
+    """Insert the order with snapshots of the address and the totals; return its id, number and total."""
     totals = compute_totals((line.line_total, line.vat_rate) for line in lines)
     order_id = connection.execute(
         _INSERT_ORDER,
@@ -321,7 +336,15 @@ def _insert_order(
     ).scalar_one()
     number = _order_number(now, order_id)
     connection.execute(_SET_ORDER_NUMBER, {"order_id": order_id, "number": number})
+    return order_id, number, totals.total
 
+
+def _insert_order_lines(connection: Connection, order_id: int, lines: list[_DraftLine], now: dt.datetime) -> None:
+    """Insert the order's lines with snapshots of names and prices.
+
+    Each line is allocated as much of its product's free stock as it can take, and the rest
+    is backordered.
+    """
     connection.execute(
         _INSERT_ORDER_LINES,
         [
@@ -343,7 +366,6 @@ def _insert_order(
             for number_in_order, line in enumerate(lines, start=1)
         ],
     )
-    return order_id, number, totals.total
 
 
 def _book_allocations(
@@ -407,15 +429,19 @@ def place_order(
     # Placing an order replaces the cart's token in the same transaction, so a token still
     # on the cart has placed no order. The unique token on orders backs this up.
 
-    cart_lines = _locked_lines(connection, context, cart.id)
+    cart_lines = _priced_lines(connection, context, cart.id)
     _check_order(context, cart, cart_lines)
     skipped = [line.sku for line in cart_lines if not line.orderable]
     lines = [line for line in cart_lines if line.orderable]
     now = utc_now()
 
     order_id, number, total = _insert_order(connection, context, user_id, checkout_token, source, cart, lines, now)
-    _book_allocations(connection, order_id, lines, user_id, now)
     _reset_cart(session, connection, cart.id, now)
+    # Everything that does not depend on stock is written above, so other orders for the
+    # same products wait at these row locks only for the steps below and the commit.
+    lines = _with_locked_stock(connection, lines)
+    _insert_order_lines(connection, order_id, lines, now)
+    _book_allocations(connection, order_id, lines, user_id, now)
     log.info(
         "Order %s: placed by user %s for customer %s, %s lines, total %s",
         number,
