@@ -116,6 +116,10 @@ def create_portal_engine(url: str, **kwargs: object) -> Engine:
     return engine
 
 
+# Per thread, the lock files whose turn the thread holds, whichever Database took it.
+_held_turns = threading.local()
+
+
 class WriterQueue:
     """A queue in the kernel for the write transactions on one SQLite file.
 
@@ -129,26 +133,29 @@ class WriterQueue:
 
     def __init__(self, database_path: Path) -> None:
         self.path = database_path.with_name(database_path.name + "-writers")
-        self._thread_state = threading.local()
 
     @contextmanager
     def turn(self) -> Iterator[None]:
         """Wait until no other write transaction runs on the file, and hold the turn meanwhile.
 
         flock belongs to an open file, so each turn opens the file again and threads of
-        one process exclude each other too. A nested turn in the same thread does not wait
-        for itself, so its transaction waits in SQLite's busy handler as before.
+        one process exclude each other too. A nested turn in the same thread, through this
+        or another Database on the same file, does not wait for itself, so its transaction
+        waits in SQLite's busy handler as before.
         """
-        if getattr(self._thread_state, "holds_turn", False):
+        held_paths = getattr(_held_turns, "paths", None)
+        if held_paths is None:
+            held_paths = _held_turns.paths = set()
+        if self.path in held_paths:
             yield
             return
         with self.path.open("ab") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            self._thread_state.holds_turn = True
+            held_paths.add(self.path)
             try:
                 yield
             finally:
-                self._thread_state.holds_turn = False
+                held_paths.discard(self.path)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
