@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from portal.db import Database, create_portal_engine
 from tests.browser.portal_ui import FIRST_LOAD_TIMEOUT_MS, expect_login_form
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -322,3 +323,11 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestR
             (f"portal server log ({state}), last {LOG_TAIL_LINES} lines of {server.log_path}", server.log_tail())
         )
     return report
+
+
+@pytest.fixture(scope="module")
+def portal_database(portal_server: PortalServer) -> Iterator[Database]:
+    """The SQLite database of the module's server, which the server reads on every run."""
+    database = Database(create_portal_engine(f"sqlite:///{portal_server.log_path.parent / 'portal.db'}"))
+    yield database
+    database.engine.dispose()

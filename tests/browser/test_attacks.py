@@ -20,16 +20,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jwt
 import pytest
 import requests
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from portal import accounts, cart, customer_admin, ordering
 from portal.catalog import load_customer_context
-from portal.db import Database, create_portal_engine
-from portal.i18n import translate
-from portal.models import Address, Customer, SignInThrottle, SupplierSettings, User
+from portal.db import Database
+from portal.models import Address, Customer, SignInThrottle, SupplierSettings
+from tests.browser.attack_support import PASSWORD, cookie_for, english, new_company, username_of
 from tests.browser.conftest import PortalServer, server_command
 from tests.browser.portal_ui import (
     COOKIE_NAME,
@@ -43,12 +42,10 @@ from tests.browser.portal_ui import (
     sign_out_link,
     wait_until_settled,
 )
-from tests.factories import make_address, make_customer, make_product, make_user, select_products
+from tests.factories import make_product, select_products
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery"
-COOKIE_LIFETIME = dt.timedelta(days=7)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HEALTH_TIMEOUT_SECONDS = 60.0
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -112,10 +109,6 @@ GREETING_PLAIN_TRICKS = f"""Welcome
 NUL_SEARCH = "Mug\x00Mug"
 
 
-def english(key: str, **params: object) -> str:
-    return translate("en", key, **params)
-
-
 # Fixtures and helpers ----------------------------------------------------------------
 
 
@@ -125,14 +118,6 @@ class Watch:
 
     dialogs: list[str] = field(default_factory=list)
     outside_requests: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module")
-def portal_database(portal_server: PortalServer) -> Iterator[Database]:
-    """The SQLite database of the module's server, which the server reads on every run."""
-    database = Database(create_portal_engine(f"sqlite:///{portal_server.log_path.parent / 'portal.db'}"))
-    yield database
-    database.engine.dispose()
 
 
 @pytest.fixture
@@ -166,27 +151,6 @@ def watched_page(context: BrowserContext, watch: Watch) -> Page:
 
     page.on("dialog", on_dialog)
     return page
-
-
-def new_company(database: Database, name: str = "", selection: bool = False) -> dict[str, int]:
-    """Create a company with a default address and two users, and return their ids."""
-    with database.write() as session:
-        customer = make_customer(session, name=name, selection=selection)
-        address = make_address(session, customer)
-        first = make_user(session, customer, username=f"first-{secrets.token_hex(4)}", password=PASSWORD)
-        second = make_user(session, customer, username=f"second-{secrets.token_hex(4)}", password=PASSWORD)
-        return {"customer": customer.id, "address": address.id, "first": first, "second": second}
-
-
-def username_of(database: Database, user_id: int) -> str:
-    with database.read() as session:
-        return session.get(User, user_id).username
-
-
-def cookie_for(server: PortalServer, username: str, expires: dt.datetime | None = None) -> str:
-    """Return the sign-in cookie the portal itself would set for the user."""
-    expires = expires or dt.datetime.now(dt.UTC) + COOKIE_LIFETIME
-    return jwt.encode({"username": username, "exp_date": expires.timestamp()}, server.cookie_key, algorithm="HS256")
 
 
 def open_signed_in(page: Page, server: PortalServer, username: str, path: str = "/") -> None:

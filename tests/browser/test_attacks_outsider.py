@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import jwt
 import pytest
 import requests
 from PIL import Image
@@ -24,9 +23,10 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from portal import accounts, cart, customer_admin, ordering
 from portal.catalog import load_customer_context
-from portal.db import Database, create_portal_engine
+from portal.db import Database
 from portal.i18n import translate
 from portal.models import Customer, SignInThrottle, User
+from tests.browser.attack_support import PASSWORD, cookie_for, english, new_company, username_of
 from tests.browser.conftest import PROJECT_ROOT, PortalServer
 from tests.browser.portal_ui import (
     ADMIN_USERNAME,
@@ -40,13 +40,11 @@ from tests.browser.portal_ui import (
     sign_out_link,
     wait_until_settled,
 )
-from tests.factories import make_address, make_customer, make_product, make_user, select_products
+from tests.factories import make_product, select_products
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery"
 NEW_PASSWORD = "battery staple horse"
-COOKIE_LIFETIME = dt.timedelta(days=7)
 HTTP_TIMEOUT_SECONDS = 10.0
 # For checks made after wait_until_settled, when no rerun can still change the page.
 SETTLED_TIMEOUT_MS = 2_000
@@ -88,40 +86,7 @@ TRAVERSAL_PATHS = [
 ]
 
 
-def english(key: str, **params: object) -> str:
-    return translate("en", key, **params)
-
-
 # Fixtures and helpers ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def portal_database(portal_server: PortalServer) -> Iterator[Database]:
-    """The SQLite database of the module's server, which the server reads on every run."""
-    database = Database(create_portal_engine(f"sqlite:///{portal_server.log_path.parent / 'portal.db'}"))
-    yield database
-    database.engine.dispose()
-
-
-def new_company(database: Database, selection: bool = False) -> dict[str, int]:
-    """Create a company with a default address and two users, and return their ids."""
-    with database.write() as session:
-        customer = make_customer(session, selection=selection)
-        address = make_address(session, customer)
-        first = make_user(session, customer, username=f"first-{secrets.token_hex(4)}", password=PASSWORD)
-        second = make_user(session, customer, username=f"second-{secrets.token_hex(4)}", password=PASSWORD)
-        return {"customer": customer.id, "address": address.id, "first": first, "second": second}
-
-
-def username_of(database: Database, user_id: int) -> str:
-    with database.read() as session:
-        return session.get(User, user_id).username
-
-
-def cookie_for(server: PortalServer, username: str, expires: dt.datetime | None = None) -> str:
-    """Return a sign-in cookie as the portal writes it: an HS256 JWT with `username` and `exp_date`."""
-    expires = expires or dt.datetime.now(dt.UTC) + COOKIE_LIFETIME
-    return jwt.encode({"username": username, "exp_date": expires.timestamp()}, server.cookie_key, algorithm="HS256")
 
 
 def add_strict_cookie(context: BrowserContext, server: PortalServer, value: str) -> None:
