@@ -142,6 +142,10 @@ class WriterQueue:
         one process exclude each other too. A nested turn in the same thread, through this
         or another Database on the same file, does not wait for itself, so its transaction
         waits in SQLite's busy handler as before.
+
+        NOTE: the wait has no time limit. A writer queued behind a long write, such as a
+        history import, waits until it ends. SQLite's busy timeout would have failed each
+        attempt after 30 s.
         """
         held_paths = getattr(_held_turns, "paths", None)
         if held_paths is None:

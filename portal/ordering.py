@@ -158,8 +158,8 @@ def _cart_lines_statement(mode: AssortmentMode) -> Select:
 
 
 _CART_LINES = {mode: _cart_lines_statement(mode) for mode in AssortmentMode}
-# Locks in id order, so two orders with overlapping products cannot deadlock (the race
-# tests deadlock without it). FOR NO KEY UPDATE, because inserting order lines takes KEY
+# Locks in id order, so two orders with overlapping products cannot deadlock. The race
+# tests fail without this lock. FOR NO KEY UPDATE, because inserting order lines takes KEY
 # SHARE locks on the products they reference, and plain FOR UPDATE would wait for those.
 _LOCK_PRODUCTS = (
     select(_products.c.id, _products.c.on_hand, _products.c.allocated)
@@ -311,7 +311,7 @@ def _insert_order(
     lines: list[_DraftLine],
     now: dt.datetime,
 ) -> tuple[int, str, Decimal]:
-    """Insert the order with snapshots of the address and the totals; return its id, number and total."""
+    """Insert the order with snapshots of the address and the totals, and return its id, number and total."""
     totals = compute_totals((line.line_total, line.vat_rate) for line in lines)
     order_id = connection.execute(
         _INSERT_ORDER,

@@ -103,7 +103,7 @@ def test_lock_file_is_never_written(sqlite_database, tmp_path):
     assert (tmp_path / "portal.db-writers").stat().st_size == 0
 
 
-def test_nested_write_through_second_database_does_not_wait(sqlite_database, tmp_path):
+def test_nested_turn_across_databases(sqlite_database, tmp_path):
     second = Database(create_portal_engine(f"sqlite:///{tmp_path / 'portal.db'}"))
     try:
         with sqlite_database._writers.turn(), second._writers.turn():
