@@ -437,7 +437,7 @@ def import_tab() -> None:
 
 def export_data(kind: ImportKind, file_format: FileFormat) -> bytes:
     # Runs when the button is clicked, on a thread of its own, so it must not use st.*.
-    with context.database.read() as session:
+    with context.database.snapshot() as session:
         return imports.export_file(session, kind, file_format, language)
 
 

@@ -274,7 +274,7 @@ def test_csv_export_has_no_formula_cell(database, kind, prefix):
         session.flush()
         session.add(PriceListItem(price_list_id=price_list.id, product_id=product.id, min_quantity=1, unit_price=1))
 
-    with database.read() as session:
+    with database.snapshot() as session:
         text = imports.export_file(session, kind, FileFormat.CSV, "en").decode("utf-8-sig")
 
     cells = [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row]

@@ -303,7 +303,7 @@ def test_export_imports_again_unchanged(database, two_products, kind, language, 
     with database.write() as session:
         make_product(session, sku="007", name='=HYPERLINK("x")', price="0.125", ean="8712345678906")
 
-    with database.read() as session:
+    with database.snapshot() as session:
         data = imports.export_file(session, kind, file_format, language)
         preview = preview_import(session, read_import(kind, f"export.{file_format}", data))
 
@@ -316,7 +316,7 @@ def test_csv_export_neutralises_formulas(database):
         make_product(session, sku="F1", name="=cmd|' /C calc'!A0", price="1.00")
         make_product(session, sku="F2", name="@SUM(1)", price="1.00")
 
-    with database.read() as session:
+    with database.snapshot() as session:
         text = imports.export_file(session, ImportKind.PRODUCTS, FileFormat.CSV, "nl").decode("utf-8-sig")
 
     assert ";'=cmd|' /C calc'!A0;" in text
@@ -327,7 +327,7 @@ def test_csv_export_uses_dutch_conventions(database):
     with database.write() as session:
         make_product(session, sku="00123", name="Bal", price="1234.5")
 
-    with database.read() as session:
+    with database.snapshot() as session:
         text = imports.export_file(session, ImportKind.PRODUCTS, FileFormat.CSV, "nl").decode("utf-8-sig")
 
     assert text.splitlines()[1] == "00123;;Bal;;;1234,50;21;pcs;1;1;ja"
@@ -337,7 +337,7 @@ def test_xlsx_export_stores_formulas_as_text(database):
     with database.write() as session:
         make_product(session, sku="00123", name="=1+1", price="1.00")
 
-    with database.read() as session:
+    with database.snapshot() as session:
         data = imports.export_file(session, ImportKind.PRODUCTS, FileFormat.XLSX, "en")
     sheet = openpyxl.load_workbook(io.BytesIO(data)).active
 
