@@ -330,6 +330,7 @@ def test_password_change_ends_other_browser(
     wait_until_settled(other_page)
 
     page.goto(portal_server.url("/account"))
+    wait_until_settled(page)
     change_password_form(page, PASSWORD, NEW_PASSWORD)
     expect(main_area(page).get_by_text(english("account.changed"))).to_be_visible()
     wait_until_settled(page)
