@@ -330,7 +330,7 @@ def run_order_measures(workload: Workload, repeat: int, settings: Settings) -> l
             rate_sample, anomaly_sample = measure_rate(database, workload, settings, seed=1000 + number)
             rate.samples.append(rate_sample)
             anomalies.samples.append(anomaly_sample)
-        with database.read() as session:
+        with database.snapshot() as session:
             violations = check_invariants(session)
     finally:
         database.engine.dispose()

@@ -52,7 +52,8 @@ def _load_demo(arguments: argparse.Namespace) -> int:  # noqa: ARG001
 
 
 def _check(arguments: argparse.Namespace) -> int:  # noqa: ARG001
-    with _configured_database() as database, database.read() as session:
+    # One snapshot, so a check on a live database compares tables as of one moment.
+    with _configured_database() as database, database.snapshot() as session:
         violations = check_invariants(session)
     for violation in violations:
         print(violation)
