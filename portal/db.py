@@ -237,7 +237,7 @@ class Database:
 
     @contextmanager
     def snapshot(self) -> Iterator[Session]:
-        """Open a read-only session whose statements all read one snapshot, for exports.
+        """Open a read-only session whose statements all read one snapshot, for exports and checks.
 
         On PostgreSQL it is a REPEATABLE READ transaction, which rows streamed with
         yield_per also need; on SQLite it is the same as read.
