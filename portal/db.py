@@ -91,8 +91,8 @@ def _configure_postgresql(engine: Engine) -> None:
     def plan_each_execution(dbapi_connection, connection_record):  # noqa: ARG001
         # psycopg prepares a statement after five runs, and PostgreSQL may then keep one
         # generic plan for it. A search's best plan depends on its words: after a few
-        # common words, the generic plan walked the name index for rare words too, 40
-        # times slower than the trigram index (`python -m bench --only data`).
+        # common words, the generic plan walked the name index for rare words too, about
+        # 35 times slower than the trigram index (`python -m bench --only data`).
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET plan_cache_mode = force_custom_plan")
         dbapi_connection.commit()
