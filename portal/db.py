@@ -90,9 +90,8 @@ def _configure_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def plan_each_execution(dbapi_connection, connection_record):  # noqa: ARG001
         # psycopg prepares a statement after five runs, and PostgreSQL may then keep one
-        # generic plan for it. A search's best plan depends on its words: after a few
-        # common words, the generic plan walked the name index for rare words too, about
-        # 35 times slower than the trigram index (`python -m bench --only data`).
+        # generic plan for it. A search's best plan depends on its words, so with a generic
+        # plan rare words walked the name index, about 35 times slower than the trigram index.
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET plan_cache_mode = force_custom_plan")
         dbapi_connection.commit()
@@ -134,13 +133,15 @@ def create_portal_engine(url: str, **kwargs: object) -> Engine:
 _WRITE_STATEMENT = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
-def _refuse_writes(connection, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+def _reject_writes(connection, cursor, statement, parameters, context, executemany):  # noqa: ARG001
     if _WRITE_STATEMENT.match(statement):
-        raise ReadOnlySessionError(f"a read session may not write; use Database.write: {statement[:60]}")
+        raise ReadOnlySessionError(
+            f"Write statement rejected in a read session. Run it in Database.write instead: {statement[:60]}"
+        )
 
 
 class ReadOnlySessionError(RuntimeError):
-    """Raised when a statement that writes is sent through Database.read."""
+    """Error raised when a read or snapshot session is given a statement that writes."""
 
 
 # Per thread, the lock files whose turn the thread holds, whichever Database took it.
@@ -204,20 +205,20 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # Under PostgreSQL's READ COMMITTED each statement reads from its own snapshot,
-        # inside a transaction or not, so reads run without BEGIN and ROLLBACK: two round
-        # trips fewer per page. SQLite keeps BEGIN, which gives a read one snapshot throughout.
-        # Without a transaction a write would be kept at once, so reads refuse writes.
+        # Under PostgreSQL's READ COMMITTED each statement takes its own snapshot anyway, so
+        # reads run in autocommit, which saves the BEGIN and ROLLBACK round trips. SQLite
+        # keeps BEGIN, which gives a read one snapshot. A write in autocommit would be kept
+        # at once, so read sessions reject writes on both engines.
         if engine.dialect.name == "postgresql":
             read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         else:
             read_engine = engine.execution_options()
-        event.listen(read_engine, "before_cursor_execute", _refuse_writes)
+        event.listen(read_engine, "before_cursor_execute", _reject_writes)
         self._read = sessionmaker(read_engine, expire_on_commit=False)
         snapshot_engine = read_engine
         if engine.dialect.name == "postgresql":
             snapshot_engine = engine.execution_options(isolation_level="REPEATABLE READ")
-            event.listen(snapshot_engine, "before_cursor_execute", _refuse_writes)
+            event.listen(snapshot_engine, "before_cursor_execute", _reject_writes)
         self._snapshot = sessionmaker(snapshot_engine, expire_on_commit=False)
         self._write = sessionmaker(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
         self._writers = _writer_queue(engine)
@@ -231,7 +232,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """Open a session for one read-only user action; a write through it raises ReadOnlySessionError."""
+        """Open a session for one read-only user action. A write through it raises ReadOnlySessionError."""
         with self._read() as session:
             yield session
 
@@ -240,7 +241,7 @@ class Database:
         """Open a read-only session whose statements all read one snapshot, for exports and checks.
 
         On PostgreSQL it is a REPEATABLE READ transaction, which rows streamed with
-        yield_per also need; on SQLite it is the same as read.
+        yield_per also need. On SQLite it is the same as read.
         """
         with self._snapshot() as session:
             yield session

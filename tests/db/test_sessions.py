@@ -1,4 +1,6 @@
-"""Read and write sessions: what each may do, and how each talks to the database."""
+"""Read, snapshot and write sessions: what each may run, and how each uses the database."""
+
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select, text
@@ -6,6 +8,8 @@ from sqlalchemy import select, text
 from portal.db import Database, ReadOnlySessionError, create_portal_engine
 from portal.models import Product
 from tests.factories import make_product
+
+RENAME = text("UPDATE products SET name = 'Changed' WHERE id = :id")
 
 
 @pytest.fixture
@@ -16,15 +20,31 @@ def product_id(database: Database) -> int:
         return product.id
 
 
-def test_read_session_refuses_a_write_and_keeps_nothing(database, product_id):
+@pytest.fixture
+def second_database(database: Database) -> Iterator[Database]:
+    """Return a second Database on the same file or server, as another process would open it."""
+    second = Database(create_portal_engine(database.engine.url.render_as_string(hide_password=False)))
+    yield second
+    second.engine.dispose()
+
+
+def _name(session, product_id: int) -> str:
+    return session.scalar(select(Product.name).where(Product.id == product_id))
+
+
+def _transaction_status(session) -> str:
+    return session.connection().connection.driver_connection.info.transaction_status.name
+
+
+def test_read_rejects_sql_write(database, product_id):
     with database.read() as session, pytest.raises(ReadOnlySessionError, match=r"Database\.write"):
-        session.execute(text("UPDATE products SET name = 'Changed' WHERE id = :id"), {"id": product_id})
+        session.execute(RENAME, {"id": product_id})
 
     with database.read() as session:
-        assert session.scalar(select(Product.name).where(Product.id == product_id)) == "Session test"
+        assert _name(session, product_id) == "Session test"
 
 
-def test_read_session_refuses_an_orm_insert(database):
+def test_read_rejects_orm_insert(database):
     with database.read() as session, pytest.raises(ReadOnlySessionError):
         make_product(session, sku="SES-2", name="Never stored")
         session.flush()
@@ -33,66 +53,54 @@ def test_read_session_refuses_an_orm_insert(database):
         assert session.scalar(select(Product.id).where(Product.sku == "SES-2")) is None
 
 
-def test_write_session_still_writes(database, product_id):
+def test_write_session_writes(database, product_id):
     with database.write() as session:
-        session.execute(text("UPDATE products SET name = 'Changed' WHERE id = :id"), {"id": product_id})
+        session.execute(RENAME, {"id": product_id})
 
     with database.read() as session:
-        assert session.scalar(select(Product.name).where(Product.id == product_id)) == "Changed"
+        assert _name(session, product_id) == "Changed"
 
 
-def _transaction_status(session) -> str:
-    return session.connection().connection.driver_connection.info.transaction_status.name
-
-
-def test_postgresql_reads_run_outside_a_transaction(database, product_id):
+def test_postgresql_read_outside_transaction(database, product_id):
     if database.is_sqlite:
         pytest.skip("PostgreSQL only")
     with database.read() as session:
-        session.scalar(select(Product.name).where(Product.id == product_id))
+        _name(session, product_id)
         assert _transaction_status(session) == "IDLE"
     with database.write() as session:
-        session.scalar(select(Product.name).where(Product.id == product_id))
+        _name(session, product_id)
         assert _transaction_status(session) == "INTRANS"
 
 
-def test_postgresql_plans_every_execution_with_its_parameters(database):
+def test_postgresql_uses_custom_plans(database):
     if database.is_sqlite:
         pytest.skip("PostgreSQL only")
     with database.read() as session:
         assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
 
 
-def test_sqlite_read_keeps_one_snapshot(database, product_id):
+def test_sqlite_read_keeps_snapshot(database, second_database, product_id):
     if not database.is_sqlite:
         pytest.skip("SQLite only: PostgreSQL takes a snapshot per statement")
-    other = Database(create_portal_engine(database.engine.url.render_as_string(hide_password=False)))
-    try:
-        with database.read() as session:
-            assert session.scalar(select(Product.name).where(Product.id == product_id)) == "Session test"
-            with other.write() as writer:
-                writer.execute(text("UPDATE products SET name = 'Changed' WHERE id = :id"), {"id": product_id})
-            assert session.scalar(select(Product.name).where(Product.id == product_id)) == "Session test"
-    finally:
-        other.engine.dispose()
+    with database.read() as session:
+        assert _name(session, product_id) == "Session test"
+        with second_database.write() as writer:
+            writer.execute(RENAME, {"id": product_id})
+        assert _name(session, product_id) == "Session test"
 
 
-def test_snapshot_reads_one_state_throughout_and_refuses_writes(database, product_id):
-    other = Database(create_portal_engine(database.engine.url.render_as_string(hide_password=False)))
-    try:
-        with database.snapshot() as session:
-            assert session.scalar(select(Product.name).where(Product.id == product_id)) == "Session test"
-            with other.write() as writer:
-                writer.execute(text("UPDATE products SET name = 'Changed' WHERE id = :id"), {"id": product_id})
-            assert session.scalar(select(Product.name).where(Product.id == product_id)) == "Session test"
-            with pytest.raises(ReadOnlySessionError):
-                session.execute(text("DELETE FROM products WHERE id = :id"), {"id": product_id})
-    finally:
-        other.engine.dispose()
+def test_snapshot_keeps_state_and_rejects_writes(database, second_database, product_id):
+    with database.snapshot() as session:
+        assert _name(session, product_id) == "Session test"
+        with second_database.write() as writer:
+            writer.execute(RENAME, {"id": product_id})
+        assert _name(session, product_id) == "Session test"
+        with pytest.raises(ReadOnlySessionError):
+            session.execute(text("DELETE FROM products WHERE id = :id"), {"id": product_id})
 
 
 def test_snapshot_streams_rows(database, product_id):
-    # yield_per uses a server-side cursor on PostgreSQL, which needs a transaction.
+    # yield_per reads through a server-side cursor on PostgreSQL, which needs a transaction.
     with database.snapshot() as session:
         rows = session.execute(select(Product.id).execution_options(yield_per=10)).scalars().all()
     assert rows == [product_id]
