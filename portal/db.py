@@ -130,6 +130,7 @@ def create_portal_engine(url: str, **kwargs: object) -> Engine:
     return engine
 
 
+# NOTE: only the first keyword is checked, so a write inside a WITH statement is not caught.
 _WRITE_STATEMENT = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
