@@ -1,12 +1,14 @@
-"""ASGI middleware in front of Streamlit's server: hidden routes, upload gate and headers."""
+"""ASGI middleware in front of Streamlit's server (hidden routes, upload gate, headers), and its sockets."""
 
 from __future__ import annotations
 
 import logging
 import posixpath
 import re
+import socket
 from typing import Any
 
+import uvicorn
 from starlette.datastructures import MutableHeaders
 from starlette.responses import PlainTextResponse
 from streamlit.runtime import Runtime
@@ -82,3 +84,27 @@ class HiddenRoutes:
             await send(message)
 
         await self.app(scope, receive, send_with_frame_headers)
+
+
+def send_without_delay() -> None:
+    """Make the server send each websocket message at once, without waiting for the last one's ACK.
+
+    Call it before the server starts listening: serve.py does, as uvicorn imports it.
+    Streamlit 1.67 binds the listening socket itself, with protocol number 0, and asyncio
+    then leaves Nagle's algorithm on for accepted connections: it sets TCP_NODELAY only
+    on sockets whose protocol is IPPROTO_TCP. A rerun sends many small messages, and each
+    one after the first waited for the browser's delayed ACK, up to 40 ms on Linux.
+    Accepted connections take TCP_NODELAY from the listening socket (Linux).
+    """
+    if getattr(uvicorn.Server.startup, "sends_without_delay", False):
+        return
+    startup = uvicorn.Server.startup
+
+    async def startup_without_delay(server: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        for listening in sockets or []:
+            if listening.family in (socket.AF_INET, socket.AF_INET6):
+                listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await startup(server, sockets)
+
+    startup_without_delay.sends_without_delay = True  # type: ignore[attr-defined]
+    uvicorn.Server.startup = startup_without_delay  # type: ignore[method-assign]
