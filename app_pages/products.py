@@ -5,15 +5,16 @@ import streamlit as st
 from portal import cart, catalog
 from portal.errors import NotFound
 from portal.text import escape_markdown
-from portal.ui.context import page_context, require_customer, show_flash
+from portal.ui.context import fragment_page_context, page_context, require_customer, show_flash
 from portal.ui.widgets import (
+    PRODUCT_LIST_FRAGMENT,
     add_to_order_ui,
     back_link,
-    clear_added_quantities,
     detail_link,
     in_order_badge,
     order_row_ui,
     row_message,
+    show_added_toast,
     stock_label,
     unit_label,
 )
@@ -96,51 +97,62 @@ def show_detail(sku: str) -> None:
 
 def show_list() -> None:
     st.title(context.t("products.title"))
+    st.fragment(product_list, key=PRODUCT_LIST_FRAGMENT)()
+
+
+def product_list() -> None:
+    """Draw the search box, one page of products and the paging buttons.
+
+    A fragment: a search, a page turn or an Add reruns the list alone, not the menu and
+    sidebar around it.
+    """
+    # A fragment rerun skips Home.py, so the sign-in and the customer's prices are read afresh.
+    list_context = fragment_page_context()
+    list_customer = require_customer(list_context)
     st.text_input(
-        context.t("products.search"),
+        list_context.t("products.search"),
         key="product_search",
-        placeholder=context.t("products.search_placeholder"),
+        placeholder=list_context.t("products.search_placeholder"),
         on_change=reset_paging,
         max_chars=catalog.MAX_SEARCH_LENGTH,
     )
     cursors = st.session_state.setdefault(CURSORS_KEY, [None])
     after = tuple(cursors[-1]) if cursors[-1] is not None else None
 
-    clear_added_quantities()
-    with context.database.read() as session:
+    with list_context.database.read() as session:
         page = catalog.search_products(
-            session, customer, st.session_state.get("product_search", ""), after, page_size=ROWS_PER_PAGE
+            session, list_customer, st.session_state.get("product_search", ""), after, page_size=ROWS_PER_PAGE
         )
-        in_order = cart.cart_quantities(session, context.user.id, customer.customer_id)
+        in_order = cart.cart_quantities(session, list_context.user.id, list_customer.customer_id)
 
+    show_added_toast()
     if not page.rows:
-        st.info(context.t("products.none_found"))
+        st.info(list_context.t("products.none_found"))
         return
     # Each row is one horizontal container with fixed-width cells, so the cells line up
     # from row to row. st.columns would add an element per cell, and each element adds
     # to the rerun's cost.
     with st.container(horizontal=True, vertical_alignment="center"):
         for key, width in zip(("sku", "name", "price", "stock", "add"), CELL_PIXELS, strict=True):
-            st.caption(context.t(f"products.column_{key}"), width=width)
+            st.caption(list_context.t(f"products.column_{key}"), width=width)
     for row in page.rows:
         with st.container(horizontal=True, vertical_alignment="center"):
             st.text(row.sku, width=CELL_PIXELS[0])
             # A stretched link-styled button would centre the name, so a container takes the width.
             with st.container(width=CELL_PIXELS[1]):
                 detail_link(row.name, "product", row.sku, key=f"open_product_{row.id}")
-            st.text(context.fmt.unit_price(row.unit_price), width=CELL_PIXELS[2])
-            st.markdown(stock_label(context, row.stock, row.unit) or " ", width=CELL_PIXELS[3])
-            # The row's fragment draws its own container, which takes this one's width.
-            with st.container(width=CELL_PIXELS[4]):
-                order_row_ui(context, row, in_order.get(row.id))
+            st.text(list_context.fmt.unit_price(row.unit_price), width=CELL_PIXELS[2])
+            st.markdown(stock_label(list_context, row.stock, row.unit) or " ", width=CELL_PIXELS[3])
+            order_row_ui(list_context, row, in_order.get(row.id))
+        row_message(row.id)
 
     previous_column, position_column, next_column = st.columns([1, 2, 1])
     if len(cursors) > 1:
-        previous_column.button(context.t("paging.previous"), key="catalog_previous", on_click=previous_page)
-    position_column.caption(context.t("paging.page", number=len(cursors)))
+        previous_column.button(list_context.t("paging.previous"), key="catalog_previous", on_click=previous_page)
+    position_column.caption(list_context.t("paging.page", number=len(cursors)))
     if page.next_cursor is not None:
         next_column.button(
-            context.t("paging.next"), key="catalog_next", on_click=next_page, args=(list(page.next_cursor),)
+            list_context.t("paging.next"), key="catalog_next", on_click=next_page, args=(list(page.next_cursor),)
         )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 from sqlalchemy.orm import Session
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from portal.catalog import CustomerContext, load_customer_context
 from portal.config import Config
@@ -16,7 +17,7 @@ from portal.i18n import LANGUAGES, Formatter, normalize_language
 from portal.settings import load_settings
 from portal.text import escape_markdown
 from portal.ui.app import get_config, get_database
-from portal.ui.auth import CurrentUser
+from portal.ui.auth import CurrentUser, resolve_user
 
 REQUEST_KEY = "request"
 FLASH_KEY = "flash"
@@ -84,12 +85,45 @@ def page_context() -> PageContext:
     request: Request | None = st.session_state.get(REQUEST_KEY)
     if request is None:
         st.stop()
+    return _context_for(request)
+
+
+def _context_for(request: Request) -> PageContext:
     return PageContext(
         database=get_database(),
         config=get_config(),
         request=request,
         fmt=Formatter(request.language, request.currency, request.time_zone),
     )
+
+
+def checked_page_context() -> PageContext:
+    """Check the sign-in again and return the page context read afresh.
+
+    For widget callbacks and fragment reruns: both run without Home.py's sign-in gate, so
+    the stored context may hold a user signed out since, or a customer's old price list.
+    A session that has ended gets a full rerun, which shows the sign-in form.
+    """
+    stored = page_context()
+    user = resolve_user(stored.database, stored.config.cookie_key)
+    if user is None or user.id != stored.user.id:
+        st.rerun()
+    request = build_request(stored.database, user, stored.request.language)
+    store_request(request)
+    return _context_for(request)
+
+
+def fragment_page_context() -> PageContext:
+    """Return the page context for a fragment's body: checked afresh in a fragment rerun.
+
+    In a full run Home.py has just checked the sign-in, so the stored context is current.
+    """
+    run = get_script_run_ctx()
+    # fragment_ids_this_run is not public API; it names the fragments of a fragment rerun
+    # and is empty in a full run (Streamlit 1.67).
+    if run is not None and run.fragment_ids_this_run:
+        return checked_page_context()
+    return page_context()
 
 
 def admin_page_context() -> PageContext:

@@ -13,17 +13,16 @@ from portal.errors import PortalError
 from portal.i18n import catalog
 from portal.models import StockDisplay
 from portal.text import escape_markdown
-from portal.ui.context import PageContext, error_text, page_context
+from portal.ui.context import PageContext, checked_page_context, error_text
 
 log = logging.getLogger(__name__)
 
 ROW_MESSAGE_KEY = "row_message"
-# Product id -> quantity in the current order after an Add that reran only the product's
-# row; a full run of the product list reads the quantities afresh and clears it.
-ADDED_KEY = "added_quantities"
-# The sidebar's cart summary, rerun with a product row after an Add from the list.
+# The product list, which an Add from one of its rows reruns with the cart summary.
+PRODUCT_LIST_FRAGMENT = "product_list"
+# The sidebar's cart summary, rerun with the product list after an Add from the list.
 CART_SUMMARY_FRAGMENT = "cart_summary"
-# (product id, message) of the toast that a product row shows after its Add.
+# The toast that the product list shows after an Add from one of its rows.
 TOAST_KEY = "row_toast"
 QUANTITY_FIELD_PIXELS = 100
 
@@ -54,18 +53,19 @@ def in_order_badge(quantity: int | None) -> None:
 
 def _add_clicked(product_id: int, input_key: str, default: str) -> None:
     """Add the typed quantity to the current order and put the default back in the quantity field."""
-    quantity = _add_typed_quantity(product_id, input_key)
+    # Callbacks run before Home.py's sign-in gate, so the sign-in is checked here.
+    context = checked_page_context()
+    quantity = _add_typed_quantity(context, product_id, input_key)
     if quantity is not None:
         st.session_state[input_key] = default
-        st.toast(page_context().t("cart.added", quantity=quantity))
+        st.toast(context.t("cart.added", quantity=quantity))
 
 
-def _add_typed_quantity(product_id: int, input_key: str) -> int | None:
+def _add_typed_quantity(context: PageContext, product_id: int, input_key: str) -> int | None:
     """Add the quantity typed in the field to the current order and return the line's new quantity.
 
     On an invalid quantity, store the error for row_message and return None.
     """
-    context = page_context()
     customer = context.request.customer
     if customer is None:
         return None
@@ -101,63 +101,52 @@ def add_to_order_ui(context: PageContext, row: ProductRow, key_prefix: str) -> N
     )
 
 
-def clear_added_quantities() -> None:
-    """Forget the quantities of earlier row-only Adds. Call this at the start of a full run of the product list."""
-    st.session_state.pop(ADDED_KEY, None)
-
-
 def order_row_ui(context: PageContext, row: ProductRow, in_order: int | None) -> None:
-    """Draw a product list row's quantity field, Add button, in-order badge and Add error.
+    """Draw a product list row's quantity field, Add button and in-order badge as cells of the row.
 
-    They run in an st.fragment of their own, so an Add click reruns this row and the
-    sidebar's cart summary instead of the whole list. `in_order` is the quantity in the
-    current order when the list was drawn.
+    Draw them inside the PRODUCT_LIST_FRAGMENT fragment: an Add reruns the list and the
+    sidebar's cart summary instead of the whole page. `in_order` is the quantity in the
+    current order. The caller shows the Add's error, with row_message.
     """
-    fragment_key = f"product_row_{row.id}"
-    st.fragment(_order_row, key=fragment_key)(context, row, in_order, fragment_key)
-
-
-def _order_row(context: PageContext, row: ProductRow, in_order: int | None, fragment_key: str) -> None:
-    added = st.session_state.get(ADDED_KEY, {}).get(row.id)
-    # A new key after each Add draws a new field with the default in it. Setting the old
-    # key's value in the callback does not reach the browser when st.rerun names the
-    # fragments to rerun (Streamlit 1.67).
-    input_key = f"list_quantity_{row.id}" if added is None else f"list_quantity_{row.id}_{added}"
+    # The key holds the quantity in the order, so after an Add the row draws a new field
+    # with the default in it. Setting the old key's value in the callback does not reach
+    # the browser when st.rerun names the fragments to rerun (Streamlit 1.67).
+    input_key = f"list_quantity_{row.id}" if not in_order else f"list_quantity_{row.id}_{in_order}"
     if input_key not in st.session_state:
         st.session_state[input_key] = str(row.min_quantity)
-    with st.container(horizontal=True, vertical_alignment="center"):
-        st.text_input(
-            context.t("products.quantity_for", sku=escape_markdown(row.sku)),
-            key=input_key,
-            label_visibility="collapsed",
-            max_chars=8,
-            # A fixed width keeps the Add buttons of all rows in one line, badge or not.
-            width=QUANTITY_FIELD_PIXELS,
-        )
-        st.button(
-            context.t("products.add"),
-            key=f"list_add_{row.id}",
-            on_click=_add_clicked_in_row,
-            args=(row.id, input_key, fragment_key),
-        )
-        in_order_badge(added or in_order)
-    row_message(row.id)
-    toast = st.session_state.pop(TOAST_KEY, None)
-    if toast is not None and toast[0] == row.id:
-        st.toast(toast[1])
+    st.text_input(
+        context.t("products.quantity_for", sku=escape_markdown(row.sku)),
+        key=input_key,
+        label_visibility="collapsed",
+        max_chars=8,
+        # A fixed width keeps the Add buttons of all rows in one line.
+        width=QUANTITY_FIELD_PIXELS,
+    )
+    st.button(
+        context.t("products.add"), key=f"list_add_{row.id}", on_click=_add_clicked_in_row, args=(row.id, input_key)
+    )
+    in_order_badge(in_order)
 
 
-def _add_clicked_in_row(product_id: int, input_key: str, fragment_key: str) -> None:
-    """Add from a product list row, then rerun only that row and the sidebar's cart summary."""
-    quantity = _add_typed_quantity(product_id, input_key)
+def show_added_toast() -> None:
+    """Show the toast of the last Add from the product list, once."""
+    message = st.session_state.pop(TOAST_KEY, None)
+    if message is not None:
+        st.toast(message)
+
+
+def _add_clicked_in_row(product_id: int, input_key: str) -> None:
+    """Add from a product list row, then rerun only the list and the sidebar's cart summary."""
+    # Callbacks run before Home.py's sign-in gate, and in a fragment rerun without it.
+    context = checked_page_context()
+    quantity = _add_typed_quantity(context, product_id, input_key)
     if quantity is None:
         return
     del st.session_state[input_key]
-    st.session_state[ADDED_KEY] = {**st.session_state.get(ADDED_KEY, {}), product_id: quantity}
-    # Shown by the row: a toast drawn in a callback of a fragment rerun makes Streamlit warn.
-    st.session_state[TOAST_KEY] = (product_id, page_context().t("cart.added", quantity=quantity))
-    # Replaces the default rerun of the row alone, so the sidebar shows the new total too.
-    st.rerun([fragment_key, CART_SUMMARY_FRAGMENT])
+    # Shown by the list: a toast drawn in a callback of a fragment rerun makes Streamlit warn.
+    st.session_state[TOAST_KEY] = context.t("cart.added", quantity=quantity)
+    # Replaces the default rerun of the list alone, so the sidebar shows the new total too.
+    st.rerun([PRODUCT_LIST_FRAGMENT, CART_SUMMARY_FRAGMENT])
 
 
 def row_message(product_id: int) -> None:
@@ -180,6 +169,8 @@ def totals_ui(context: PageContext, subtotal: Decimal, vat_by_rate: dict[Decimal
 
 def _open_detail(parameter: str, value: str) -> None:
     st.query_params[parameter] = value
+    # The page draws the detail view, so a click inside a fragment must rerun the page too.
+    st.rerun()
 
 
 def _close_detail(parameter: str) -> None:
