@@ -89,7 +89,7 @@ class HiddenRoutes:
 def send_without_delay() -> None:
     """Make the server send each websocket message at once, without waiting for the last one's ACK.
 
-    Call it before the server starts listening: serve.py does, as uvicorn imports it.
+    Call it before uvicorn starts serving: serve.py does, as uvicorn imports it.
     Streamlit 1.67 binds the listening socket itself, with protocol number 0, and asyncio
     then leaves Nagle's algorithm on for accepted connections: it sets TCP_NODELAY only
     on sockets whose protocol is IPPROTO_TCP. A rerun sends many small messages, and each

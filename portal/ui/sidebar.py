@@ -75,6 +75,8 @@ def _cart_totals(context: PageContext) -> None:
     The page link stays outside, because in a fragment rerun st.navigation does not run
     and st.page_link could not resolve the page path (AppTest, Streamlit 1.67).
     """
+    # NOTE: a rerun of this fragment alone uses the context of the last full run and does
+    # not check the sign-in again. The page reruns it only after an Add, which checks.
     customer = context.request.customer
     if customer is None:
         return

@@ -108,7 +108,7 @@ def order_row_ui(context: PageContext, row: ProductRow, in_order: int | None) ->
     sidebar's cart summary instead of the whole page. `in_order` is the quantity in the
     current order. The caller shows the Add's error, with row_message.
     """
-    # The key holds the quantity in the order, so after an Add the row draws a new field
+    # The key contains the quantity in the order, so after an Add the row draws a new field
     # with the default in it. Setting the old key's value in the callback does not reach
     # the browser when st.rerun names the fragments to rerun (Streamlit 1.67).
     input_key = f"list_quantity_{row.id}" if not in_order else f"list_quantity_{row.id}_{in_order}"

@@ -35,18 +35,19 @@ def _pidfd_getfd(pid: int, target_fd: int) -> int:
         os.close(pidfd)
 
 
-def _socket_inode(pid: int, remote_port: int) -> str:
-    """Return the inode of the process's IPv4 TCP socket whose peer port is `remote_port`."""
+def _socket_inode(pid: int, local_port: int, remote_port: int) -> str:
+    """Return the inode of the IPv4 TCP socket from `local_port` to `remote_port` in the process's namespace."""
     for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        if int(fields[2].rsplit(":", 1)[1], 16) == remote_port:
+        ports = (int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))
+        if ports == (local_port, remote_port):
             return fields[9]
-    raise AssertionError(f"process {pid} has no TCP connection from port {remote_port}")
+    raise AssertionError(f"no TCP connection from port {local_port} to port {remote_port}")
 
 
-def _server_end(pid: int, client_port: int) -> socket.socket:
+def _server_end(pid: int, server_port: int, client_port: int) -> socket.socket:
     """Return a copy of the server's socket of the connection from `client_port`."""
-    inode = _socket_inode(pid, client_port)
+    inode = _socket_inode(pid, server_port, client_port)
     for entry in Path(f"/proc/{pid}/fd").iterdir():
         try:
             target = os.readlink(entry)
@@ -63,5 +64,6 @@ def test_connections_send_without_delay(fresh_portal_server: PortalServer) -> No
     with socket.create_connection((address.hostname, address.port), timeout=HTTP_TIMEOUT_SECONDS) as client:
         client.sendall(f"GET /_stcore/health HTTP/1.1\r\nHost: {address.netloc}\r\n\r\n".encode("ascii"))
         assert client.recv(4096).startswith(b"HTTP/1.1 200")
-        with _server_end(fresh_portal_server.process.pid, client.getsockname()[1]) as server_end:
+        server_end = _server_end(fresh_portal_server.process.pid, address.port, client.getsockname()[1])
+        with server_end:
             assert server_end.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
