@@ -87,11 +87,16 @@ _CUSTOMER_CONTEXT = (
         _settings.c.low_stock_threshold,
     )
     .select_from(_customers.outerjoin(_settings, _settings.c.id == 1))
-    .where(_customers.c.id == bindparam("customer_id"))
+    .where(_customers.c.id == bindparam("customer_id"), _customers.c.active.is_(True))
 )
 
 
 def load_customer_context(session: Session, customer_id: int) -> CustomerContext:
+    """Return what pricing and the catalogue need of an active customer; raise NotFound otherwise.
+
+    A deactivated customer has no context, so an admin who was acting for it can no
+    longer browse or order for it.
+    """
     # This runs on every page and before every order, so it reads the customer and the
     # portal's settings in one statement on the connection. The flush makes changes that
     # the caller has not flushed yet visible to it, as session.get would return them.

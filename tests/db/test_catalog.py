@@ -40,6 +40,14 @@ def test_all_mode_customer_sees_active_products_only(database):
     assert _skus(page) == ["A1"]
 
 
+def test_deactivated_customer_has_no_context(database):
+    with database.write() as session:
+        customer_id = make_customer(session, active=False).id
+
+    with database.read() as session, pytest.raises(NotFound):
+        load_customer_context(session, customer_id)
+
+
 def test_detail_outside_assortment_is_not_found(database):
     with database.write() as session:
         make_product(session, sku="SECRET", name="Not yours")

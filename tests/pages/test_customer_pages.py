@@ -1,6 +1,7 @@
 import pytest
 from streamlit.util import calc_hash
 
+from portal.models import Customer
 from tests.pages.conftest import new_app, open_page, sign_in
 
 CUSTOMER_PAGES = {
@@ -73,6 +74,20 @@ def test_admin_sees_customer_pages_for_chosen_customer(shop):
 
     assert not app.exception
     assert "SKU0" in [element.value for element in app.text]
+
+
+def test_admin_acting_for_deactivated_customer_stops(shop, database):
+    app = sign_in(new_app(), shop["admin"])
+    app.session_state["acting_customer_id"] = shop["customer"]
+    open_page(app, "app_pages/products.py")
+    with database.write() as session:
+        session.get(Customer, shop["customer"]).active = False
+
+    app.run()
+
+    assert not app.exception
+    assert any("Pick a customer" in element.value for element in app.info)
+    assert "SKU0" not in [element.value for element in app.text]
 
 
 def test_admin_without_customer_asked_to_pick_one(shop):
