@@ -103,8 +103,8 @@ def show_list() -> None:
 def product_list() -> None:
     """Draw the search box, one page of products and the paging buttons.
 
-    A fragment: a search, a page turn or an Add reruns the list alone, not the menu and
-    sidebar around it.
+    It runs as a fragment, so a search, a page turn or an Add reruns the list alone, not
+    the menu and the sidebar around it.
     """
     # A fragment rerun skips Home.py, so the sign-in and the customer's prices are read afresh.
     list_context = fragment_page_context()

@@ -93,7 +93,7 @@ def send_without_delay() -> None:
     Streamlit 1.67 binds the listening socket itself, with protocol number 0, and asyncio
     then leaves Nagle's algorithm on for accepted connections: it sets TCP_NODELAY only
     on sockets whose protocol is IPPROTO_TCP. A rerun sends many small messages, and each
-    one after the first waited for the browser's delayed ACK, up to 40 ms on Linux.
+    one after the first waited for the browser's delayed ACK, about 40 ms in the benchmark.
     Accepted connections take TCP_NODELAY from the listening socket (Linux).
     """
     if getattr(uvicorn.Server.startup, "sends_without_delay", False):

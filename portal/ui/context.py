@@ -101,7 +101,7 @@ def checked_page_context() -> PageContext:
     """Check the sign-in again and return the page context read afresh.
 
     For widget callbacks and fragment reruns: both run without Home.py's sign-in gate, so
-    the stored context may hold a user signed out since, or a customer's old price list.
+    the stored context may contain a user signed out since, or a customer's old price list.
     A session that has ended gets a full rerun, which shows the sign-in form.
     """
     stored = page_context()
