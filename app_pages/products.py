@@ -10,7 +10,7 @@ from portal.ui.widgets import (
     PRODUCT_LIST_FRAGMENT,
     add_to_order_ui,
     back_link,
-    detail_link,
+    detail_page_link,
     in_order_badge,
     order_row_ui,
     row_message,
@@ -20,11 +20,15 @@ from portal.ui.widgets import (
 )
 
 CURSORS_KEY = "catalog_cursors"
-# Rows per page on screen. Each row draws about ten elements, which every rerun sends to
+# Rows per page on screen. Each row draws about eight elements, which every rerun sends to
 # the browser. The catalogue query itself is as fast for 50 rows.
 ROWS_PER_PAGE = 25
 # Widths of the list's cells: code, name, price, stock and the quantity with its Add button.
 CELL_PIXELS = (80, "stretch", 100, 130, 260)
+
+# The link target of a product name. A st.Page object, not a path: a fragment rerun skips
+# Home.py's st.navigation, and st.page_link then cannot look a path up.
+PRODUCTS_PAGE = st.Page("app_pages/products.py", url_path="products")
 
 context = page_context()
 customer = require_customer(context)
@@ -44,6 +48,8 @@ def previous_page() -> None:
 
 
 def show_detail(sku: str) -> None:
+    # Puts the parameter in the address bar after a click on a product link (see detail_page_link).
+    st.query_params["product"] = sku
     back_link(context.t("products.back"), "product")
     try:
         if not catalog.looks_like_sku(sku):
@@ -138,9 +144,7 @@ def product_list() -> None:
     for row in page.rows:
         with st.container(horizontal=True, vertical_alignment="center"):
             st.text(row.sku, width=CELL_PIXELS[0])
-            # A stretched link-styled button would centre the name, so a container takes the width.
-            with st.container(width=CELL_PIXELS[1]):
-                detail_link(row.name, "product", row.sku, key=f"open_product_{row.id}")
+            detail_page_link(row.name, PRODUCTS_PAGE, "product", row.sku, width=CELL_PIXELS[1])
             st.text(list_context.fmt.unit_price(row.unit_price), width=CELL_PIXELS[2])
             st.markdown(stock_label(list_context, row.stock, row.unit) or " ", width=CELL_PIXELS[3])
             order_row_ui(list_context, row, in_order.get(row.id))

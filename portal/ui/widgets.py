@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from typing import Literal
 
 import streamlit as st
 
@@ -112,10 +113,11 @@ def order_row_ui(context: PageContext, row: ProductRow, in_order: int | None) ->
     # with the default in it. Setting the old key's value in the callback does not reach
     # the browser when st.rerun names the fragments to rerun (Streamlit 1.67).
     input_key = f"list_quantity_{row.id}" if not in_order else f"list_quantity_{row.id}_{in_order}"
-    if input_key not in st.session_state:
-        st.session_state[input_key] = str(row.min_quantity)
+    # A default, not a value written to st.session_state: every widget with a value reads
+    # the whole session state as it draws, so each entry there slows all of them.
     st.text_input(
         context.t("products.quantity_for", sku=escape_markdown(row.sku)),
+        value=str(row.min_quantity),
         key=input_key,
         label_visibility="collapsed",
         max_chars=8,
@@ -186,6 +188,19 @@ def detail_link(label: str, parameter: str, value: str, key: str) -> None:
     with query_params does not change the address bar in Streamlit 1.67.
     """
     st.button(escape_markdown(label), key=key, type="tertiary", on_click=_open_detail, args=(parameter, value))
+
+
+def detail_page_link(
+    label: str, page: st.Page, parameter: str, value: str, width: int | Literal["content", "stretch"] = "content"
+) -> None:
+    """Draw a link to `page` with the query parameter that opens one object's detail view.
+
+    A link keeps nothing in the session, where a link-styled button costs about 1 KB per
+    session and makes every rerun that draws it longer. A click reruns the whole page.
+    The page must write the parameter back with st.query_params, because a link does not
+    change the browser's address bar in Streamlit 1.67.
+    """
+    st.page_link(page, label=escape_markdown(label), query_params={parameter: value}, width=width)
 
 
 def back_link(label: str, parameter: str) -> None:

@@ -7,6 +7,7 @@ another browser would, and check that the next interaction reflects the change.
 
 from __future__ import annotations
 
+import re
 import secrets
 from decimal import Decimal
 
@@ -35,11 +36,14 @@ LIST_PRICE = Decimal("10.00")
 
 
 def _company_with_product(database: Database) -> tuple[dict[str, int], str]:
-    """Create a company whose catalogue is one new product, and return the company and the product's name."""
+    """Create a company whose catalogue is one new product, and return the company and the product's name.
+
+    The product's code is its name with dashes for spaces.
+    """
     name = f"LIST RERUN LAMP {secrets.token_hex(3).upper()}"
     company = new_company(database, selection=True)
     with database.write() as session:
-        product = make_product(session, name=name, price=str(LIST_PRICE), on_hand=50)
+        product = make_product(session, sku=name.replace(" ", "-"), name=name, price=str(LIST_PRICE), on_hand=50)
         select_products(session, session.get(Customer, company["customer"]), product)
     return company, name
 
@@ -90,3 +94,21 @@ def test_search_shows_new_discount(page: Page, portal_server: PortalServer, port
     search_products(page, name)
 
     expect(table_row(page, name)).to_contain_text("€7.50")
+
+
+def test_name_link_after_search_opens_detail_and_back_returns(
+    page: Page, portal_server: PortalServer, portal_database: Database
+):
+    company, name = _company_with_product(portal_database)
+    _open_product_list(page, portal_server, portal_database, company["first"], name)
+    search_products(page, name)
+    wait_until_settled(page)
+
+    table_row(page, name).get_by_role("link", name=name, exact=True).click()
+
+    expect(main_area(page).get_by_role("heading", name=name, exact=True)).to_be_visible()
+    wait_until_settled(page)
+    expect(page).to_have_url(re.compile(rf"/products\?product={name.replace(' ', '-')}$"))
+    page.go_back()
+    expect(table_row(page, name)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/products$"))

@@ -1,3 +1,5 @@
+from urllib.parse import parse_qsl
+
 from streamlit.util import calc_hash
 
 from tests.pages.conftest import new_app, open_page, sign_in
@@ -7,11 +9,23 @@ def _button(app, label):
     return next(button for button in app.button if button.label.replace("\\", "") == label)
 
 
+def _follow_link(app, label):
+    """Rerun with the link's query parameters, as a browser does on a click.
+
+    AppTest cannot click a st.page_link, so the test reads where the link points.
+    """
+    link = next(link for link in app.get("page_link") if link.value.replace("\\", "") == label)
+    assert link.proto.page == "products"
+    for name, value in parse_qsl(link.proto.query_string):
+        app.query_params[name] = value
+    return app.run()
+
+
 def test_product_opened_from_list_stays_open_after_add(shop):
     app = sign_in(new_app(), shop["customer_user"])
     open_page(app, "app_pages/products.py")
 
-    _button(app, "Product 1").click().run()
+    _follow_link(app, "Product 1")
     _button(app, "Add").click().run()
 
     assert app.query_params["product"] == "SKU1"
@@ -21,7 +35,7 @@ def test_product_opened_from_list_stays_open_after_add(shop):
 def test_back_from_product_closes_detail(shop):
     app = sign_in(new_app(), shop["customer_user"])
     open_page(app, "app_pages/products.py")
-    _button(app, "Product 1").click().run()
+    _follow_link(app, "Product 1")
 
     _button(app, "⬅️ Back to products").click().run()
 
