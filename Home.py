@@ -8,7 +8,7 @@ from portal.config import ConfigError
 from portal.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, DEMO_CUSTOMER_PASSWORD, DEMO_CUSTOMER_USERNAME
 from portal.i18n import Formatter, translate
 from portal.text import escape_markdown
-from portal.ui import auth
+from portal.ui import auth, routes
 from portal.ui.app import get_config, get_database, portal_logo
 from portal.ui.context import build_request, choose_language, page_context, store_request
 from portal.ui.sidebar import cart_summary, customer_picker, language_picker
@@ -39,8 +39,8 @@ def t(key: str, **params: object) -> str:
 
 customer_pages = [
     st.Page("app_pages/home.py", title=t("nav.home"), icon="🏠", url_path="home", default=True),
-    st.Page("app_pages/products.py", title=t("nav.products"), icon="📦", url_path="products"),
-    st.Page("app_pages/orders.py", title=t("nav.orders"), icon="📄", url_path="orders"),
+    routes.PRODUCTS.page(t("nav.products"), "📦"),
+    routes.ORDERS.page(t("nav.orders"), "📄"),
     st.Page("app_pages/backorders.py", title=t("nav.backorders"), icon="⏳", url_path="backorders"),
     st.Page("app_pages/current_order.py", title=t("nav.current_order"), icon="🛒", url_path="current-order"),
     st.Page("app_pages/sign_out.py", title=t("nav.sign_out"), icon="🚪", url_path="sign-out"),
@@ -48,13 +48,19 @@ customer_pages = [
 account_page = st.Page(
     "app_pages/account.py", title=t("nav.account"), icon="🔑", url_path="account", visibility="hidden"
 )
+# Pages that only links open, so the menu does not list them.
+detail_pages = [
+    routes.PRODUCT.page(t("nav.product"), "📦", hidden=True),
+    routes.ORDER.page(t("nav.order"), "📄", hidden=True),
+]
 admin_pages = [
     st.Page("app_pages/admin.py", title=t("nav.admin"), icon="🛠️", url_path="admin"),
     st.Page("app_pages/admin_products.py", title=t("nav.admin_products"), icon="🏷️", url_path="admin-products"),
     st.Page("app_pages/admin_stock.py", title=t("nav.admin_stock"), icon="📥", url_path="admin-stock"),
     st.Page("app_pages/admin_customers.py", title=t("nav.admin_customers"), icon="👥", url_path="admin-customers"),
     st.Page("app_pages/admin_prices.py", title=t("nav.admin_prices"), icon="💶", url_path="admin-prices"),
-    st.Page("app_pages/admin_orders.py", title=t("nav.admin_orders"), icon="🧾", url_path="admin-orders"),
+    routes.ADMIN_ORDERS.page(t("nav.admin_orders"), "🧾"),
+    routes.ADMIN_ORDER.page(t("nav.admin_order"), "🧾", hidden=True),
     st.Page("app_pages/admin_backorders.py", title=t("nav.admin_backorders"), icon="⏱️", url_path="admin-backorders"),
     st.Page("app_pages/admin_settings.py", title=t("nav.admin_settings"), icon="⚙️", url_path="admin-settings"),
     st.Page("app_pages/admin_history.py", title=t("nav.admin_history"), icon="🗂️", url_path="admin-history"),
@@ -64,7 +70,7 @@ admin_pages = [
 if user is None:
     # Every page is registered but hidden, so a deep link shows the login form instead of
     # "Page not found", and nothing of any page runs.
-    requested_page = st.navigation([*customer_pages, account_page, *admin_pages], position="hidden")
+    requested_page = st.navigation([*customer_pages, account_page, *detail_pages, *admin_pages], position="hidden")
     with st.sidebar:
         language_picker(database, None, language, t("nav.language"))
     st.title(t("login.welcome"))
@@ -93,11 +99,11 @@ if user.is_admin:
     # Expanded: collapsed, the long admin menu hides its last entries, Sign out among them,
     # behind "View more".
     navigation = st.navigation(
-        {t("nav.section_portal"): [*customer_pages, account_page], t("nav.section_admin"): admin_pages},
+        {t("nav.section_portal"): [*customer_pages, account_page, *detail_pages], t("nav.section_admin"): admin_pages},
         expanded=True,
     )
 else:
-    navigation = st.navigation([*customer_pages, account_page])
+    navigation = st.navigation([*customer_pages, account_page, *detail_pages])
 
 with st.sidebar:
     if user.is_admin:

@@ -7,6 +7,7 @@ from portal.customers import list_addresses
 from portal.errors import PortalError
 from portal.models import OrderSource
 from portal.text import escape_markdown
+from portal.ui import routes
 from portal.ui.context import error_text, flash, page_context, require_customer, show_flash
 from portal.ui.widgets import totals_ui
 
@@ -148,6 +149,6 @@ if submitted:
         for key in (TOKEN_KEY, COMMENT_KEY, ADDRESS_KEY):
             st.session_state.pop(key, None)
         st.session_state["last_order_number"] = placed.number
-        st.switch_page("app_pages/orders.py", query_params={"order": placed.number})
+        st.switch_page(routes.ORDER.page(), query_params={"order": placed.number})
 
 st.session_state[TOKEN_KEY] = view.checkout_token

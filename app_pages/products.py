@@ -1,22 +1,17 @@
-"""Products: the customer's catalogue with search, paging and a detail view per product."""
+"""Products: the customer's catalogue with search and paging, each product linked to its own page."""
 
 import streamlit as st
 
 from portal import cart, catalog
-from portal.errors import NotFound
-from portal.text import escape_markdown
+from portal.ui import routes
 from portal.ui.context import fragment_page_context, page_context, require_customer, show_flash
 from portal.ui.widgets import (
     PRODUCT_LIST_FRAGMENT,
-    add_to_order_ui,
-    back_link,
     detail_page_link,
-    in_order_badge,
     order_row_ui,
     row_message,
     show_added_toast,
     stock_label,
-    unit_label,
 )
 
 CURSORS_KEY = "catalog_cursors"
@@ -26,12 +21,11 @@ ROWS_PER_PAGE = 25
 # Widths of the list's cells: code, name, price, stock and the quantity with its Add button.
 CELL_PIXELS = (80, "stretch", 100, 130, 260)
 
-# The link target of a product name. A st.Page object, not a path: a fragment rerun skips
-# Home.py's st.navigation, and st.page_link then cannot look a path up.
-PRODUCTS_PAGE = st.Page("app_pages/products.py", url_path="products")
-
 context = page_context()
 customer = require_customer(context)
+if "product" in st.query_params:
+    # Links saved before products had a page of their own. The flash message waits for that page.
+    st.switch_page(routes.PRODUCT.page(), query_params={"product": st.query_params["product"]})
 show_flash()
 
 
@@ -45,60 +39,6 @@ def next_page(cursor: list) -> None:
 
 def previous_page() -> None:
     st.session_state[CURSORS_KEY].pop()
-
-
-def show_detail(sku: str) -> None:
-    # Puts the parameter in the address bar after a click on a product link (see detail_page_link).
-    st.query_params["product"] = sku
-    back_link(context.t("products.back"), "product")
-    try:
-        if not catalog.looks_like_sku(sku):
-            raise NotFound("product")
-        with context.database.read() as session:
-            detail = catalog.get_product(session, customer, sku)
-            image = catalog.product_image(session, customer, detail.row.id) if detail.has_image else None
-            in_order = cart.cart_quantities(session, context.user.id, customer.customer_id).get(detail.row.id)
-    except NotFound:
-        st.warning(context.t("error.not_found"))
-        return
-
-    row = detail.row
-    st.title(escape_markdown(row.name))
-    photo_column, info_column = st.columns([1, 2])
-    with photo_column:
-        if image:
-            st.image(image, width="stretch")
-        else:
-            st.markdown("# 📷")
-            st.caption(context.t("products.no_photo"))
-    with info_column:
-        st.markdown(f"**{context.t('products.sku')}:** {escape_markdown(row.sku)}")
-        if row.ean:
-            st.markdown(f"**{context.t('products.ean')}:** {escape_markdown(row.ean)}")
-        if row.product_group:
-            st.markdown(f"**{context.t('products.group')}:** {escape_markdown(row.product_group)}")
-        st.markdown(f"### {escape_markdown(context.fmt.unit_price(row.unit_price))}")
-        st.caption(context.t("products.per_unit_excl_vat", unit=escape_markdown(unit_label(context, row.unit))))
-        for from_quantity, price in detail.tiers:
-            st.caption(
-                context.t(
-                    "products.volume_price",
-                    quantity=from_quantity,
-                    price=escape_markdown(context.fmt.unit_price(price)),
-                )
-            )
-        st.caption(context.t("products.vat_rate", rate=context.fmt.percent(row.vat_rate)))
-        label = stock_label(context, row.stock, row.unit)
-        if label:
-            st.markdown(label)
-        if row.min_quantity > 1 or row.order_multiple > 1:
-            st.caption(context.t("products.quantity_rules", minimum=row.min_quantity, multiple=row.order_multiple))
-        add_to_order_ui(context, row, "detail")
-        row_message(row.id)
-        in_order_badge(in_order)
-    if detail.description:
-        st.divider()
-        st.text(detail.description)
 
 
 def show_list() -> None:
@@ -141,10 +81,11 @@ def product_list() -> None:
     with st.container(horizontal=True, vertical_alignment="center"):
         for key, width in zip(("sku", "name", "price", "stock", "add"), CELL_PIXELS, strict=True):
             st.caption(list_context.t(f"products.column_{key}"), width=width)
+    product_page = routes.PRODUCT.page()
     for row in page.rows:
         with st.container(horizontal=True, vertical_alignment="center"):
             st.text(row.sku, width=CELL_PIXELS[0])
-            detail_page_link(row.name, PRODUCTS_PAGE, "product", row.sku, width=CELL_PIXELS[1])
+            detail_page_link(row.name, product_page, "product", row.sku, width=CELL_PIXELS[1])
             st.text(list_context.fmt.unit_price(row.unit_price), width=CELL_PIXELS[2])
             st.markdown(stock_label(list_context, row.stock, row.unit) or " ", width=CELL_PIXELS[3])
             order_row_ui(list_context, row, in_order.get(row.id))
@@ -160,8 +101,4 @@ def product_list() -> None:
         )
 
 
-selected = st.query_params.get("product")
-if selected:
-    show_detail(selected)
-else:
-    show_list()
+show_list()

@@ -113,8 +113,8 @@ def order_row_ui(context: PageContext, row: ProductRow, in_order: int | None) ->
     # with the default in it. Setting the old key's value in the callback does not reach
     # the browser when st.rerun names the fragments to rerun (Streamlit 1.67).
     input_key = f"list_quantity_{row.id}" if not in_order else f"list_quantity_{row.id}_{in_order}"
-    # A default, not a value written to st.session_state: every widget with a value reads
-    # the whole session state as it draws, so each entry there slows all of them.
+    # A default, not a value written to st.session_state: in Streamlit 1.67 every value
+    # widget copies the whole session state as it draws, so each entry slows all of them.
     st.text_input(
         context.t("products.quantity_for", sku=escape_markdown(row.sku)),
         value=str(row.min_quantity),
@@ -169,40 +169,13 @@ def totals_ui(context: PageContext, subtotal: Decimal, vat_by_rate: dict[Decimal
     st.markdown(f"**{context.t('cart.total')}: {escape_markdown(money(total))}**")
 
 
-def _open_detail(parameter: str, value: str) -> None:
-    st.query_params[parameter] = value
-    # The page draws the detail view, so a click inside a fragment must rerun the page too.
-    st.rerun()
-
-
-def _close_detail(parameter: str) -> None:
-    if parameter in st.query_params:
-        del st.query_params[parameter]
-
-
-def detail_link(label: str, parameter: str, value: str, key: str) -> None:
-    """Draw a link-styled button that opens a detail view by setting a query parameter.
-
-    Writing st.query_params puts the parameter in the browser's address bar, so the
-    detail view survives reruns and reloads and its URL can be shared. st.page_link
-    with query_params does not change the address bar in Streamlit 1.67.
-    """
-    st.button(escape_markdown(label), key=key, type="tertiary", on_click=_open_detail, args=(parameter, value))
-
-
 def detail_page_link(
     label: str, page: st.Page, parameter: str, value: str, width: int | Literal["content", "stretch"] = "content"
 ) -> None:
-    """Draw a link to `page` with the query parameter that opens one object's detail view.
+    """Draw a link to `page`, the detail page of one object, with the query parameter that names it.
 
     A link keeps nothing in the session, where a link-styled button costs about 1 KB per
-    session and makes every rerun that draws it longer. A click reruns the whole page.
-    The page must write the parameter back with st.query_params, because a link does not
-    change the browser's address bar in Streamlit 1.67.
+    session and makes every rerun that draws it longer. Link to another page: a link to
+    the page already open does not put the parameter in the address bar (Streamlit 1.67).
     """
     st.page_link(page, label=escape_markdown(label), query_params={parameter: value}, width=width)
-
-
-def back_link(label: str, parameter: str) -> None:
-    """Draw a link-styled button that closes the detail view named by the query parameter."""
-    st.button(f"⬅️ {label}", key=f"back_{parameter}", type="tertiary", on_click=_close_detail, args=(parameter,))

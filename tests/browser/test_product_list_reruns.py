@@ -96,9 +96,7 @@ def test_search_shows_new_discount(page: Page, portal_server: PortalServer, port
     expect(table_row(page, name)).to_contain_text("€7.50")
 
 
-def test_name_link_after_search_opens_detail_and_back_returns(
-    page: Page, portal_server: PortalServer, portal_database: Database
-):
+def test_name_link_opens_product_page(page: Page, portal_server: PortalServer, portal_database: Database):
     company, name = _company_with_product(portal_database)
     _open_product_list(page, portal_server, portal_database, company["first"], name)
     search_products(page, name)
@@ -108,7 +106,7 @@ def test_name_link_after_search_opens_detail_and_back_returns(
 
     expect(main_area(page).get_by_role("heading", name=name, exact=True)).to_be_visible()
     wait_until_settled(page)
-    expect(page).to_have_url(re.compile(rf"/products\?product={name.replace(' ', '-')}$"))
+    expect(page).to_have_url(re.compile(rf"/product\?product={name.replace(' ', '-')}$"))
     page.go_back()
     expect(table_row(page, name)).to_be_visible()
     expect(page).to_have_url(re.compile(r"/products$"))

@@ -33,7 +33,14 @@ from tests.browser.conftest import (
     _stop,
     server_command,
 )
-from tests.browser.portal_ui import CUSTOMER_PASSWORD, CUSTOMER_USERNAME, main_area, sign_in, wait_until_settled
+from tests.browser.portal_ui import (
+    CUSTOMER_PASSWORD,
+    CUSTOMER_USERNAME,
+    link_or_button,
+    main_area,
+    sign_in,
+    wait_until_settled,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -168,7 +175,7 @@ def test_order_on_one_process_seen_on_the_other(
     _add_on_detail(on_first, first, kept_sku, 3)
 
     on_second.goto(second.url("/orders"))
-    expect(main_area(on_second).get_by_role("button", name=number, exact=True)).to_be_visible()
+    expect(link_or_button(main_area(on_second), number)).to_be_visible()
     on_second.goto(second.url(f"/products?product={ordered_sku}"))
     expect(main_area(on_second).get_by_text(f"{free_before - 5} pcs in stock", exact=True)).to_be_visible()
     on_second.goto(second.url("/current-order"))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from portal import cart
+from portal import cart, ordering
 from portal.catalog import load_customer_context
 from portal.models import Role
 from tests.factories import make_address, make_customer, make_product, make_user
@@ -66,3 +67,30 @@ def open_page(app: AppTest, page: str) -> AppTest:
     """
     app.run()
     return app.switch_page(page).run()
+
+
+def follow_link(app: AppTest, label: str) -> AppTest:
+    """Open the page that the st.page_link named `label` points to, as a browser does on a click.
+
+    AppTest cannot click a page link, so this reads the link's page and query string
+    and runs that page with only those query parameters.
+    """
+    link = next(link for link in app.get("page_link") if link.value.replace("\\", "") == label)
+    app.query_params.clear()
+    for name, value in parse_qsl(link.proto.query_string):
+        app.query_params[name] = value
+    app._page_hash = link.proto.page_script_hash
+    return app.run()
+
+
+def link_labels(app: AppTest) -> list[str]:
+    """Return the labels of the run's page links, without Markdown escapes."""
+    return [link.value.replace("\\", "") for link in app.get("page_link")]
+
+
+@pytest.fixture
+def placed_order(shop, database):
+    with database.write() as session:
+        context = load_customer_context(session, shop["customer"])
+        token = cart.get_cart(session, shop["customer_user"], shop["customer"]).checkout_token
+        return ordering.place_order(session, context, shop["customer_user"], token).number

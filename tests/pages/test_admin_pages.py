@@ -1,10 +1,8 @@
 import pytest
 from streamlit.util import calc_hash
 
-from portal import cart, ordering
-from portal.catalog import load_customer_context
 from portal.settings import load_settings
-from tests.pages.conftest import new_app, open_page, sign_in
+from tests.pages.conftest import link_labels, new_app, open_page, sign_in
 
 ADMIN_PAGES = {
     "app_pages/admin.py": ("admin", "Admin"),
@@ -46,18 +44,10 @@ def test_admin_page_refused_to_customer(shop, url_path, title):
     assert _titles(app) == ["Customer portal"]
 
 
-@pytest.fixture
-def placed_order(shop, database):
-    with database.write() as session:
-        context = load_customer_context(session, shop["customer"])
-        token = cart.get_cart(session, shop["customer_user"], shop["customer"]).checkout_token
-        return ordering.place_order(session, context, shop["customer_user"], token).number
-
-
 def test_admin_accepts_order_on_detail_page(shop, placed_order):
     app = sign_in(new_app(), shop["admin"])
     app.query_params["order"] = placed_order
-    open_page(app, "app_pages/admin_orders.py")
+    open_page(app, "app_pages/admin_order.py")
 
     next(button for button in app.button if button.label == "Accept order").click().run()
 
@@ -65,12 +55,22 @@ def test_admin_accepts_order_on_detail_page(shop, placed_order):
     assert any("is accepted" in element.value for element in app.success)
 
 
+def test_old_admin_order_link_opens_order_page(shop, placed_order):
+    app = sign_in(new_app(), shop["admin"])
+    app.query_params["order"] = placed_order
+
+    open_page(app, "app_pages/admin_orders.py")
+
+    assert not app.exception
+    assert [title.value.replace("\\", "") for title in app.title] == [f"Order {placed_order}"]
+
+
 def test_admin_order_list_shows_new_order(shop, placed_order):
     app = sign_in(new_app(), shop["admin"])
 
     open_page(app, "app_pages/admin_orders.py")
 
-    assert placed_order in [button.label.replace("\\", "") for button in app.button]
+    assert placed_order in link_labels(app)
 
 
 def test_settings_form_rejects_bad_values(shop, database):
@@ -97,4 +97,3 @@ def test_stock_receipt_from_page(shop, database):
 
     assert not app.exception
     assert any("Receipt booked" in element.value for element in app.success)
-

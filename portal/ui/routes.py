@@ -1,0 +1,44 @@
+"""Pages that other pages link to: each page's script and URL path, in one place.
+
+Home.py registers these pages with st.navigation, and lists link to them with
+st.page_link. Both must name the same script and URL path, or the link fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+
+@dataclass(frozen=True)
+class Route:
+    """A page's script, relative to Home.py, and the URL path it is served at."""
+
+    script: str
+    url_path: str
+
+    def page(self, title: str | None = None, icon: str | None = None, hidden: bool = False) -> st.Page:
+        """Return the page as st.navigation, st.page_link and st.switch_page take it.
+
+        A fragment rerun skips Home.py's st.navigation, and st.page_link can then look
+        up a Page object but not a script path.
+        """
+        return st.Page(
+            self.script,
+            title=title,
+            icon=icon,
+            url_path=self.url_path,
+            visibility="hidden" if hidden else "visible",
+        )
+
+
+PRODUCTS = Route("app_pages/products.py", "products")
+ORDERS = Route("app_pages/orders.py", "orders")
+# One product and one order, each a page of its own rather than a state of its list's
+# page: the menu keeps the query string when it links to the page already open, so
+# "Orders" in the menu would show the same order again.
+PRODUCT = Route("app_pages/product.py", "product")
+ORDER = Route("app_pages/order.py", "order")
+ADMIN_ORDERS = Route("app_pages/admin_orders.py", "admin-orders")
+ADMIN_ORDER = Route("app_pages/admin_order.py", "admin-order")
