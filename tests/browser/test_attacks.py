@@ -210,7 +210,18 @@ def greeting_restored(portal_database: Database) -> Iterator[None]:
 # Pages by URL ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [*CUSTOMER_URLS, *ADMIN_URLS, "/products?product=85123A", "/orders?order=2024-000001"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        *CUSTOMER_URLS,
+        *ADMIN_URLS,
+        "/products?product=85123A",
+        "/orders?order=2024-000001",
+        "/product?product=85123A",
+        "/order?order=2024-000001",
+        "/admin-order?order=2024-000001",
+    ],
+)
 def test_signed_out_url_shows_only_login(page: Page, portal_server: PortalServer, path: str) -> None:
     page.goto(portal_server.url(path))
 

@@ -44,6 +44,17 @@ def test_admin_page_refused_to_customer(shop, url_path, title):
     assert _titles(app) == ["Customer portal"]
 
 
+def test_admin_order_page_refused_to_customer(shop, placed_order):
+    app = sign_in(new_app(), shop["customer_user"]).run()
+    app.query_params["order"] = placed_order
+
+    app._page_hash = calc_hash("admin-order")
+    app.run()
+
+    assert _titles(app) == ["Customer portal"]
+    assert [button.label for button in app.button if button.label == "Accept order"] == []
+
+
 def test_admin_accepts_order_on_detail_page(shop, placed_order):
     app = sign_in(new_app(), shop["admin"])
     app.query_params["order"] = placed_order
