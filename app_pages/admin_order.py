@@ -19,10 +19,7 @@ from portal.ui.context import admin_page_context, error_text, perform, show_flas
 from portal.ui.widgets import totals_ui
 
 context = admin_page_context()
-number = st.query_params.get("order", "")
-if not number:
-    # Switching the acting customer removes the parameter.
-    st.switch_page(routes.ADMIN_ORDERS.page())
+number = routes.detail_parameter("order", routes.ADMIN_ORDERS)
 show_flash()
 t = context.t
 

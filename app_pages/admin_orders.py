@@ -10,9 +10,7 @@ from portal.ui.context import admin_page_context, show_flash
 from portal.ui.widgets import detail_page_link
 
 context = admin_page_context()
-if "order" in st.query_params:
-    # Links saved before orders had a page of their own. The flash message waits for that page.
-    st.switch_page(routes.ADMIN_ORDER.page(), query_params={"order": st.query_params["order"]})
+routes.forward_saved_link("order", routes.ADMIN_ORDER)
 show_flash()
 t = context.t
 

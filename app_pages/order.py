@@ -15,10 +15,7 @@ from portal.ui.widgets import totals_ui
 
 context = page_context()
 customer = require_customer(context)
-number = st.query_params.get("order", "")
-if not number:
-    # Switching the acting customer removes the parameter, and the list suits the new customer.
-    st.switch_page(routes.ORDERS.page())
+number = routes.detail_parameter("order", routes.ORDERS)
 show_flash()
 
 

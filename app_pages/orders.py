@@ -13,9 +13,7 @@ CURSORS_KEY = "order_cursors"
 
 context = page_context()
 customer = require_customer(context)
-if "order" in st.query_params:
-    # Links saved before orders had a page of their own. The flash message waits for that page.
-    st.switch_page(routes.ORDER.page(), query_params={"order": st.query_params["order"]})
+routes.forward_saved_link("order", routes.ORDER)
 show_flash()
 
 

@@ -14,10 +14,7 @@ from portal.ui.widgets import add_to_order_ui, in_order_badge, row_message, stoc
 
 context = page_context()
 customer = require_customer(context)
-sku = st.query_params.get("product", "")
-if not sku:
-    # Switching the acting customer removes the parameter, and the list suits the new customer.
-    st.switch_page(routes.PRODUCTS.page())
+sku = routes.detail_parameter("product", routes.PRODUCTS)
 show_flash()
 
 

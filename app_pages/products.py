@@ -23,9 +23,7 @@ CELL_PIXELS = (80, "stretch", 100, 130, 260)
 
 context = page_context()
 customer = require_customer(context)
-if "product" in st.query_params:
-    # Links saved before products had a page of their own. The flash message waits for that page.
-    st.switch_page(routes.PRODUCT.page(), query_params={"product": st.query_params["product"]})
+routes.forward_saved_link("product", routes.PRODUCT)
 show_flash()
 
 

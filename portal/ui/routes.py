@@ -42,3 +42,23 @@ PRODUCT = Route("app_pages/product.py", "product")
 ORDER = Route("app_pages/order.py", "order")
 ADMIN_ORDERS = Route("app_pages/admin_orders.py", "admin-orders")
 ADMIN_ORDER = Route("app_pages/admin_order.py", "admin-order")
+
+
+def detail_parameter(name: str, list_route: Route) -> str:
+    """Return the query parameter that names a detail page's object, or open its list without it.
+
+    Switching the acting customer removes the parameter, and the list suits the new customer.
+    """
+    value = st.query_params.get(name, "")
+    if not value:
+        st.switch_page(list_route.page())
+    return value
+
+
+def forward_saved_link(name: str, detail_route: Route) -> None:
+    """Open the detail page when a list page gets its parameter, as links saved before detail pages do.
+
+    Call it before show_flash, so the flash message waits for the detail page.
+    """
+    if name in st.query_params:
+        st.switch_page(detail_route.page(), query_params={name: st.query_params[name]})
