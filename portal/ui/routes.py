@@ -35,9 +35,8 @@ class Route:
 
 PRODUCTS = Route("app_pages/products.py", "products")
 ORDERS = Route("app_pages/orders.py", "orders")
-# One product and one order, each a page of its own rather than a state of its list's
-# page: the menu keeps the query string when it links to the page already open, so
-# "Orders" in the menu would show the same order again.
+# Detail pages of their own, not states of the list pages. The menu keeps the query
+# string when it links to the page already open, so "Orders" would show the order again.
 PRODUCT = Route("app_pages/product.py", "product")
 ORDER = Route("app_pages/order.py", "order")
 ADMIN_ORDERS = Route("app_pages/admin_orders.py", "admin-orders")

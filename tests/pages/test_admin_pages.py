@@ -44,7 +44,7 @@ def test_admin_page_refused_to_customer(shop, url_path, title):
     assert _titles(app) == ["Customer portal"]
 
 
-def test_admin_order_page_refused_to_customer(shop, placed_order):
+def test_admin_order_page_rejects_customer(shop, placed_order):
     app = sign_in(new_app(), shop["customer_user"]).run()
     app.query_params["order"] = placed_order
 
