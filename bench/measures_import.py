@@ -294,7 +294,7 @@ def run_import_measures(
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
     seconds.note = f"`python -m portal import-history {csv_path.name} --skip-bad-lines` into an empty SQLite database"
-    memory.note = "maximum resident set size of the import process alone (os.wait4)"
+    memory.note = "the import process's own high-water mark of resident memory (VmHWM in /proc)"
     return measures
 
 

@@ -131,38 +131,50 @@ class ImportRun:
     peak_rss_bytes: int
 
 
+def _peak_rss_bytes(pid: int) -> int | None:
+    """Return the process's peak resident set size so far (VmHWM), or None once it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
 def run_history_import(url: str, app_dir: Path, csv_path: Path, timeout: float = IMPORT_TIMEOUT_SECONDS) -> ImportRun:
     """Run the history import of csv_path into the migrated database at url, skipping bad lines.
 
-    The peak RSS is the import process's own maximum resident set size, read with
-    os.wait4 for that child alone, so servers or imports that this process ran before
-    do not count. A run still going after `timeout` seconds is killed.
+    The peak RSS is the import process's own high-water mark, read from /proc while it
+    runs. The maximum RSS from wait4 would not do, because Linux carries the parent's RSS
+    into it across fork and exec. A run still going after `timeout` seconds is killed.
     """
     command = [sys.executable, "-m", "portal", "import-history", str(csv_path), "--skip-bad-lines"]
     environment = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_COOKIE_KEY": secrets.token_urlsafe(48)}
+    peak_rss = 0
     with tempfile.TemporaryFile() as output:
         started = time.perf_counter()
         process = subprocess.Popen(
             command, cwd=app_dir, env=environment, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + timeout
-        # Popen.wait() would reap the child and drop its resource usage, so poll with wait4.
+        # The high-water mark is read before each exit check, because /proc no longer
+        # shows it once the process has exited.
         while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
+            peak_rss = max(peak_rss, _peak_rss_bytes(process.pid) or 0)
+            if process.poll() is not None:
                 break
             if time.monotonic() > deadline:
                 log.warning("history import of %s passed %.0f s; killing process %s", csv_path, timeout, process.pid)
                 process.kill()
-                pid, status, usage = os.wait4(process.pid, 0)
+                process.wait()
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         output.seek(0)
         text_output = output.read().decode(errors="replace")
-    # ru_maxrss is in KiB on Linux.
-    return ImportRun(process.returncode, text_output, seconds, usage.ru_maxrss * 1024)
+    return ImportRun(process.returncode, text_output, seconds, peak_rss)
 
 
 def _build_retail(database: Database, app_dir: Path) -> None:

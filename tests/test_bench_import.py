@@ -14,6 +14,8 @@ from portal.db import Database, create_portal_engine
 from portal.models import Order
 
 SLICE = Path(__file__).resolve().parent / "data" / "online-retail-slice.csv"
+# Far more than an import of SLICE takes.
+BALLAST_BYTES = 600 * 2**20
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 # Customer 100 buys and cancels; customer 200 has one invoice, with a line of 100 on it.
 LINES = [
@@ -104,6 +106,19 @@ def test_import_measures_on_export_slice(tmp_path):
     assert orders.figure == 0, by_key["import_orders_match"].note
     assert orders.details["expected"] > measures_import.ordering.ORDERS_PAGE_SIZE
     assert orders.details["pages"] >= 2
+
+
+def test_import_peak_excludes_parent(tmp_path):
+    # Linux carries a parent's RSS into its child's maximum RSS across fork and exec, so
+    # with the figure from wait4 this process's ballast would count as the import's.
+    ballast = b"\x01" * BALLAST_BYTES
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    measures_import.workloads.fresh_database(url).engine.dispose()
+
+    run = measures_import.workloads.run_history_import(url, Path.cwd(), SLICE)
+
+    assert run.returncode == 0, run.output[-2000:]
+    assert 10 * 2**20 < run.peak_rss_bytes < len(ballast)
 
 
 def test_listed_orders_show_a_changed_total(tmp_path):
