@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -39,6 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REQUIRE_BROWSER_VARIABLE = "PORTAL_REQUIRE_BROWSER"
+TRACE_FOLDER_VARIABLE = "PORTAL_BROWSER_TRACES"
 HEALTH_TIMEOUT_SECONDS = 60.0
 DEMO_LOAD_TIMEOUT_SECONDS = 300.0
 DATABASE_FILE_NAME = "portal.db"
@@ -232,19 +234,29 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
-    """Return a factory of fresh browser contexts (own cookies, locale en-GB), all closed after the test."""
+def new_context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[[], BrowserContext]]:
+    """Return a factory of fresh browser contexts (own cookies, locale en-GB), all closed after the test.
+
+    With PORTAL_BROWSER_TRACES set to a folder, each context saves a Playwright trace there.
+    `playwright show-trace FILE` then shows each step of a failure that does not repeat.
+    """
     contexts: list[BrowserContext] = []
+    trace_folder = os.environ.get(TRACE_FOLDER_VARIABLE)
 
     def create() -> BrowserContext:
         context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 1000})
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+        if trace_folder:
+            context.tracing.start(screenshots=True, snapshots=True)
         contexts.append(context)
         return context
 
     yield create
-    for context in contexts:
+    for number, context in enumerate(contexts):
+        if trace_folder:
+            test_name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
+            context.tracing.stop(path=Path(trace_folder) / f"{test_name}-{number}-{time.time_ns()}.zip")
         context.close()
 
 
