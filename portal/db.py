@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_OPTION = "portal_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 RETRY_ATTEMPTS = 5
+# A pooled PostgreSQL connection left unused for longer is tested before use (see
+# _ping_idle_connections).
+IDLE_PING_SECONDS = 10.0
+_CHECKED_IN_AT = "portal_checked_in_at"
 # PostgreSQL's serialization_failure and deadlock_detected.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 T = TypeVar("T")
@@ -97,6 +101,35 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_connection.commit()
 
 
+def _ping_idle_connections(engine: Engine) -> None:
+    """Test a pooled connection before use once it has been idle for IDLE_PING_SECONDS.
+
+    A server restart or an idle timeout closes connections while they wait in the pool.
+    The test replaces a dead one before a user's statement fails on it. SQLAlchemy's
+    pool_pre_ping tests every checkout instead, which added 0.13 ms to each read session
+    against a local server, and a page run opens several.
+
+    NOTE: a connection that the server closes within IDLE_PING_SECONDS of its last use
+    fails one statement. SQLAlchemy then discards every pooled connection, so the next
+    statement succeeds.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def record_checkin(dbapi_connection, connection_record):  # noqa: ARG001
+        connection_record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection, connection_record, connection_proxy):  # noqa: ARG001
+        checked_in_at = connection_record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out a new one.
+            raise DisconnectionError(f"idle connection failed its test: {error}") from error
+
+
 def _values(row: object) -> list[object]:
     if isinstance(row, dict):
         return list(row.values())
@@ -123,7 +156,8 @@ def create_portal_engine(url: str, **kwargs: object) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
     else:
-        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, **kwargs)
+        _ping_idle_connections(engine)
         if engine.dialect.name == "postgresql":
             _configure_postgresql(engine)
     _strip_nul_bytes(engine)

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from portal.db import Database, ReadOnlySessionError, create_portal_engine
 from portal.models import Product
@@ -104,3 +105,45 @@ def test_snapshot_streams_rows(database, product_id):
     with database.snapshot() as session:
         rows = session.execute(select(Product.id).execution_options(yield_per=10)).scalars().all()
     assert rows == [product_id]
+
+
+def _backend_pid(database: Database) -> int:
+    with database.read() as session:
+        return session.scalar(text("SELECT pg_backend_pid()"))
+
+
+def _terminate(database: Database, backend_pid: int) -> None:
+    with database.engine.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid})
+
+
+@pytest.fixture
+def pooled_database(database: Database) -> Iterator[Database]:
+    """Return a Database of its own whose pool keeps one connection, on PostgreSQL only."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite connections do not go through a server")
+    url = database.engine.url.render_as_string(hide_password=False)
+    pooled = Database(create_portal_engine(url, pool_size=1, max_overflow=0))
+    yield pooled
+    pooled.engine.dispose()
+
+
+def test_postgresql_idle_connection_replaced(pooled_database, database, monkeypatch):
+    monkeypatch.setattr("portal.db.IDLE_PING_SECONDS", 0.0)
+    first_pid = _backend_pid(pooled_database)
+    _terminate(database, first_pid)
+
+    second_pid = _backend_pid(pooled_database)
+
+    assert second_pid != first_pid
+
+
+def test_postgresql_recent_connection_fails_once(pooled_database, database):
+    first_pid = _backend_pid(pooled_database)
+    _terminate(database, first_pid)
+
+    with pytest.raises(OperationalError):
+        _backend_pid(pooled_database)
+    second_pid = _backend_pid(pooled_database)
+
+    assert second_pid != first_pid
