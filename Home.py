@@ -110,11 +110,12 @@ with st.sidebar:
         customer_picker(database, Formatter(language))
     language_picker(database, user, language, t("nav.language"))
     st.page_link(account_page, label=t("nav.account"), icon="🔑")
-    summary_slot = st.container()
 
 request = build_request(database, user, language)
 store_request(request)
 navigation.run()
 
-with summary_slot:
+# Last in the sidebar, and after the page, so that it shows what the page changed. Drawn in
+# st.sidebar itself, because the fragment inside keeps a copy of each enclosing container.
+with st.sidebar:
     cart_summary(page_context())
