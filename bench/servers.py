@@ -44,11 +44,10 @@ class Server:
 
     def rss_bytes(self) -> int:
         """Return the resident set size of the server process, from /proc."""
-        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        raise RuntimeError(f"no VmRSS line for process {self.process.pid}")
+        rss = memory_status_bytes(self.process.pid, "VmRSS")
+        if rss is None:
+            raise RuntimeError(f"no VmRSS line for process {self.process.pid}")
+        return rss
 
     def cookie_for(self, username: str) -> dict[str, str]:
         """Return a valid `portal_auth` cookie for the user, as the login form would set it.
@@ -63,6 +62,21 @@ class Server:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def memory_status_bytes(pid: int, field_name: str) -> int | None:
+    """Return a memory field of /proc/PID/status, such as VmRSS or VmHWM, in bytes.
+
+    Return None once the process has exited, because /proc then has no such line or file.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith(f"{field_name}:"):
+            return int(line.split()[1]) * 1024
+    return None
 
 
 def free_loopback_port() -> int:

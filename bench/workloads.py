@@ -28,7 +28,7 @@ import bcrypt
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from bench import generate
+from bench import generate, servers
 from portal.db import MIGRATIONS_DIR, Database, create_portal_engine, migrate
 from portal.models import Address, AssortmentMode, Customer, Product, Role, User
 from portal.setup import ensure_settings
@@ -131,18 +131,6 @@ class ImportRun:
     peak_rss_bytes: int
 
 
-def _peak_rss_bytes(pid: int) -> int | None:
-    """Return the process's peak resident set size so far (VmHWM), or None once it has exited."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
 def run_history_import(url: str, app_dir: Path, csv_path: Path, timeout: float = IMPORT_TIMEOUT_SECONDS) -> ImportRun:
     """Run the history import of csv_path into the migrated database at url, skipping bad lines.
 
@@ -162,7 +150,7 @@ def run_history_import(url: str, app_dir: Path, csv_path: Path, timeout: float =
         # The high-water mark is read before each exit check, because /proc no longer
         # shows it once the process has exited.
         while True:
-            peak_rss = max(peak_rss, _peak_rss_bytes(process.pid) or 0)
+            peak_rss = max(peak_rss, servers.memory_status_bytes(process.pid, "VmHWM") or 0)
             if process.poll() is not None:
                 break
             if time.monotonic() > deadline:
