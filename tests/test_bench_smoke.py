@@ -87,3 +87,16 @@ def test_smoke_report_has_a_row_per_measure(smoke_run):
 
     for measure in stored["measures"]:
         assert f"| {measure['title']} |" in text, measure["title"]
+
+
+def test_smoke_warm_up_orders_not_timed(smoke_run):
+    # --smoke runs 2 clients with 2 orders each: the first order of each is the warm-up.
+    _, output = smoke_run
+    stored = json.loads((output.parent / "benchmarks-results" / "demo-sqlite.json").read_text())
+    measures = {measure["key"]: measure for measure in stored["measures"]}
+
+    rate = measures["orders_per_second"]["samples"][0]
+    anomalies = measures["order_anomalies"]["samples"][0]
+
+    assert rate["details"]["orders"] == 2
+    assert anomalies["details"] == {"oversold": 0, "duplicates": 0, "errors": 0}
