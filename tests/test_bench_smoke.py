@@ -100,3 +100,12 @@ def test_smoke_warm_up_orders_not_timed(smoke_run):
 
     assert rate["details"]["orders"] == 2
     assert anomalies["details"] == {"oversold": 0, "duplicates": 0, "errors": 0}
+
+
+def test_smoke_users_group_on_fresh_servers(smoke_run):
+    # The memory per session is measured on servers that ran nothing before.
+    result, _ = smoke_run
+
+    starts = [line for line in result.stderr.splitlines() if "portal server at http://127.0.0.1:" in line]
+
+    assert len(starts) == 2
