@@ -94,6 +94,8 @@ def _strip_nul_bytes(engine: Engine) -> None:
 
 
 def _configure_postgresql(engine: Engine) -> None:
+    from psycopg import ServerCursor
+
     @event.listens_for(engine, "do_execute")
     def plan_searches_each_time(cursor, statement, parameters, context):  # noqa: ARG001
         # psycopg prepares a statement after five runs, and PostgreSQL may then keep one
@@ -101,7 +103,9 @@ def _configure_postgresql(engine: Engine) -> None:
         # rare words walked the name index, about 35 times slower than the trigram index.
         # An unprepared statement is planned for its own parameters on every run. Other
         # statements stay prepared and may reuse a plan, which saves planning time.
-        if SEARCH_COLUMN not in statement:
+        # psycopg never prepares a server-side cursor, which streams rows, and its execute
+        # takes no `prepare` argument.
+        if SEARCH_COLUMN not in statement or isinstance(cursor, ServerCursor):
             return False
         cursor.execute(statement, parameters, prepare=False)
         return True

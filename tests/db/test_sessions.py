@@ -90,6 +90,15 @@ def test_postgresql_searches_never_prepared(database, product_id):
     assert not any(SEARCH_COLUMN in statement for statement in prepared)
 
 
+def test_streamed_search_column_rows(database, product_id):
+    # Streaming runs on a server-side cursor on PostgreSQL.
+    statement = select(Product.id, Product.search_text).where(Product.id == product_id)
+    with database.snapshot() as session:
+        rows = session.execute(statement.execution_options(yield_per=10)).all()
+
+    assert [row.id for row in rows] == [product_id]
+
+
 def test_sqlite_read_keeps_snapshot(database, second_database, product_id):
     if not database.is_sqlite:
         pytest.skip("SQLite only: PostgreSQL takes a snapshot per statement")
