@@ -174,8 +174,13 @@ def create_portal_engine(url: str, **kwargs: object) -> Engine:
     return engine
 
 
-# NOTE: only the first keyword is checked, so a write inside a WITH statement is not caught.
-_WRITE_STATEMENT = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+# A statement that starts with a write keyword, or a WITH statement whose named query
+# writes, as in PostgreSQL's `WITH gone AS (DELETE ... RETURNING id) SELECT ...`.
+_WRITE_STATEMENT = re.compile(
+    r"\s*(?:INSERT|UPDATE|DELETE|MERGE|REPLACE)\b"
+    r"|\s*WITH\b.*?\bAS\s*(?:NOT\s+)?(?:MATERIALIZED\s*)?\(\s*(?:INSERT|UPDATE|DELETE|MERGE)\b",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def _reject_writes(connection, cursor, statement, parameters, context, executemany):  # noqa: ARG001

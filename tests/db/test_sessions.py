@@ -46,6 +46,25 @@ def test_read_rejects_sql_write(database, product_id):
         assert _name(session, product_id) == "Session test"
 
 
+def test_postgresql_read_rejects_writing_with(database, product_id):
+    # SQLite allows no write inside WITH. PostgreSQL does, and a read session there runs
+    # in autocommit, so the delete would be kept at once.
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    statement = text("WITH gone AS (DELETE FROM products WHERE id = :id RETURNING id) SELECT count(*) FROM gone")
+    with database.read() as session, pytest.raises(ReadOnlySessionError):
+        session.execute(statement, {"id": product_id})
+
+    with database.read() as session:
+        assert _name(session, product_id) == "Session test"
+
+
+def test_read_allows_plain_with(database, product_id):
+    statement = text("WITH named AS (SELECT name FROM products WHERE id = :id) SELECT name FROM named")
+    with database.read() as session:
+        assert session.scalar(statement, {"id": product_id}) == "Session test"
+
+
 def test_read_rejects_orm_insert(database):
     with database.read() as session, pytest.raises(ReadOnlySessionError):
         make_product(session, sku="SES-2", name="Never stored")
