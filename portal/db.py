@@ -98,13 +98,10 @@ def _configure_postgresql(engine: Engine) -> None:
 
     @event.listens_for(engine, "do_execute")
     def plan_searches_each_time(cursor, statement, parameters, context):  # noqa: ARG001
-        # psycopg prepares a statement after five runs, and PostgreSQL may then keep one
-        # generic plan for it. A search's best plan depends on its words. With a generic plan,
-        # rare words walked the name index, about 35 times slower than the trigram index.
-        # An unprepared statement is planned for its own parameters on every run. Other
-        # statements stay prepared and may reuse a plan, which saves planning time.
-        # psycopg never prepares a server-side cursor, which streams rows, and its execute
-        # takes no `prepare` argument.
+        # psycopg prepares a statement after five runs, and PostgreSQL may then reuse one
+        # generic plan. With it, rare search words walked the name index, about 35 times
+        # slower than the trigram index. So a search runs unprepared and is planned for its
+        # own words. A server-side cursor is never prepared and takes no `prepare` argument.
         if SEARCH_COLUMN not in statement or isinstance(cursor, ServerCursor):
             return False
         cursor.execute(statement, parameters, prepare=False)

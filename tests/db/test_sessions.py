@@ -46,7 +46,7 @@ def test_read_rejects_sql_write(database, product_id):
         assert _name(session, product_id) == "Session test"
 
 
-def test_postgresql_read_rejects_writing_with(database, product_id):
+def test_postgresql_read_rejects_with_delete(database, product_id):
     # SQLite allows no write inside WITH. PostgreSQL does, and a read session there runs
     # in autocommit, so the delete would be kept at once.
     if database.is_sqlite:
@@ -109,7 +109,7 @@ def test_postgresql_searches_never_prepared(database, product_id):
     assert not any(SEARCH_COLUMN in statement for statement in prepared)
 
 
-def test_streamed_search_column_rows(database, product_id):
+def test_snapshot_streams_search_column(database, product_id):
     # Streaming runs on a server-side cursor on PostgreSQL.
     statement = select(Product.id, Product.search_text).where(Product.id == product_id)
     with database.snapshot() as session:
