@@ -163,12 +163,14 @@ def _order_client(url: str, jobs: list[tuple[int, int, str]], ready, starts, res
     retries = _RetryCounter()
     logging.getLogger("portal.db").addHandler(retries)
     logging.getLogger("portal.db").propagate = False
+    signalled = False
     try:
         _empty_write(database)
         if jobs:
             _place(database, *jobs[0])
             jobs = jobs[1:]
         ready.put(True)
+        signalled = True
         for phase, start in enumerate(starts):
             start.wait(CLIENT_TIMEOUT_SECONDS)
             retries.count = 0
@@ -176,6 +178,9 @@ def _order_client(url: str, jobs: list[tuple[int, int, str]], ready, starts, res
             outcome["retries"] = retries.count
             results[phase].put(outcome)
     except Exception:  # a client that cannot even start still reports back
+        if not signalled:
+            # Otherwise the parent waits CLIENT_TIMEOUT_SECONDS for this client to be ready.
+            ready.put(False)
         failed = {"placed": 0, "repeated": 0, "errors": [traceback.format_exc()[-500:]], "order_ids": [], "end": 0}
         for phase_results in results:
             phase_results.put(failed)
@@ -199,7 +204,7 @@ def _collect(processes: list, results, start) -> tuple[float, list[dict]]:
 
 
 def _run_clients(url: str, job_lists: list[list[tuple[int, int, str]]]) -> tuple[float, int, float, list[dict]]:
-    """Start one process per client; return (floor seconds, floor transactions, order seconds, order outcomes).
+    """Start one process per client and return (floor seconds, floor transactions, order seconds, order outcomes).
 
     The same processes run both phases, so both pay the same connection and import state.
     """

@@ -1,0 +1,25 @@
+"""The orders benchmark's client processes: how they report a failure to start."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import measures_orders
+
+# Above the test's own time limit, so the test fails if the parent waits out the full time
+# for a client that never reports ready.
+READY_WAIT_SECONDS = 300
+
+
+@pytest.mark.timeout(60)
+def test_failed_client_reports_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(measures_orders, "CLIENT_TIMEOUT_SECONDS", READY_WAIT_SECONDS)
+    # The empty database has no tables, so the warm-up order fails.
+    empty = tmp_path / "empty.db"
+
+    _, floor_count, _, outcomes = measures_orders._run_clients(f"sqlite:///{empty}", [[(1, 1, "token")]])
+
+    assert floor_count == 0
+    assert len(outcomes) == 1
+    assert outcomes[0]["placed"] == 0
+    assert "such table: customers" in outcomes[0]["errors"][0]
