@@ -34,6 +34,8 @@ RATE_TARGETS = {
 ANOMALY_TARGET = Target(Rule.AT_MOST, 0.0, "0 oversold, 0 duplicate, 0 errors")
 # A client that has not finished by then is reported as timed out, so a stuck run still ends.
 CLIENT_TIMEOUT_SECONDS = 600.0
+# How often the parent checks whether a silent client process is still alive.
+_POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -152,12 +154,13 @@ class _RetryCounter(logging.Handler):
         self.count += 1
 
 
-def _order_client(url: str, jobs: list[tuple[int, int, str]], ready, starts, results) -> None:
+def _order_client(index: int, url: str, jobs: list[tuple[int, int, str]], ready, starts, results) -> None:
     """Place a warm-up order, then run the floor phase (empty write transactions) and the order phase.
 
     Each phase waits for its start signal. The warm-up order takes the first job before
     the clock starts. A fresh process's first order compiles the statements and fills
-    SQLAlchemy's caches, which a portal process does once, not once per 25 orders.
+    SQLAlchemy's caches, which a portal process does once, not once per 25 orders. Every
+    report carries the client's index, so the parent can tell whose report is missing.
     """
     database = Database(create_portal_engine(url))
     retries = _RetryCounter()
@@ -169,61 +172,100 @@ def _order_client(url: str, jobs: list[tuple[int, int, str]], ready, starts, res
         if jobs:
             _place(database, *jobs[0])
             jobs = jobs[1:]
-        ready.put(True)
+        ready.put((index, True))
         signalled = True
         for phase, start in enumerate(starts):
             start.wait(CLIENT_TIMEOUT_SECONDS)
             retries.count = 0
             outcome = _client_phase(database, jobs, empty=phase == 0)
             outcome["retries"] = retries.count
-            results[phase].put(outcome)
+            results[phase].put((index, outcome))
     except Exception:  # a client that cannot even start still reports back
         if not signalled:
-            # Otherwise the parent waits CLIENT_TIMEOUT_SECONDS for this client to be ready.
-            ready.put(False)
-        failed = {"placed": 0, "repeated": 0, "errors": [traceback.format_exc()[-500:]], "order_ids": [], "end": 0}
+            # Otherwise the parent waits for this client to be ready until it gives up.
+            ready.put((index, False))
+        failed = _failed_outcome(traceback.format_exc()[-500:])
         for phase_results in results:
-            phase_results.put(failed)
+            phase_results.put((index, failed))
     finally:
         database.engine.dispose()
+
+
+def _failed_outcome(error: str, **extra: object) -> dict:
+    return {"placed": 0, "repeated": 0, "errors": [error], "order_ids": [], "end": 0, **extra}
+
+
+def _await_reports(processes: list, reports, deadline: float) -> dict[int, object]:
+    """Return each client's report from the queue, by client index, until all have reported.
+
+    A client process that ended without reporting gets no entry: it was killed, or it
+    crashed where no exception handler runs. The wait ends as soon as every silent client
+    has ended, so it runs to the deadline only for a client that is still alive.
+    """
+    received: dict[int, object] = {}
+    while len(received) < len(processes):
+        try:
+            index, report = reports.get(timeout=min(max(deadline - time.monotonic(), 0.01), _POLL_SECONDS))
+            received[index] = report
+            continue
+        except queue.Empty:
+            pass
+        if time.monotonic() >= deadline:
+            break
+        silent = [index for index in range(len(processes)) if index not in received]
+        if all(processes[index].exitcode is not None for index in silent):
+            # A process puts its report before it exits, so one last read finds any report
+            # that was still in the pipe when the process ended.
+            try:
+                while True:
+                    index, report = reports.get(timeout=_POLL_SECONDS)
+                    received[index] = report
+            except queue.Empty:
+                break
+    return received
 
 
 def _collect(processes: list, results, start) -> tuple[float, list[dict]]:
     """Release the clients at once; return (seconds until the last one finished, their outcomes)."""
     started = time.monotonic()
     start.set()
+    received = _await_reports(processes, results, started + CLIENT_TIMEOUT_SECONDS)
     outcomes = []
-    deadline = started + CLIENT_TIMEOUT_SECONDS
-    for _ in processes:
-        try:
-            outcomes.append(results.get(timeout=max(deadline - time.monotonic(), 1)))
-        except queue.Empty:
-            outcomes.append({"placed": 0, "repeated": 0, "errors": [], "order_ids": [], "end": 0, "timed_out": True})
+    for index, process in enumerate(processes):
+        if index in received:
+            outcomes.append(received[index])
+        elif process.exitcode is not None:
+            outcomes.append(
+                _failed_outcome(f"order client {index} ended with exit code {process.exitcode} before it reported")
+            )
+        else:
+            outcomes.append(
+                _failed_outcome(f"order client {index} timed out after {CLIENT_TIMEOUT_SECONDS:.0f} s", timed_out=True)
+            )
     ends = [outcome["end"] for outcome in outcomes if outcome["end"]]
     return (max(ends) - started if ends else math.nan), outcomes
 
 
-def _run_clients(url: str, job_lists: list[list[tuple[int, int, str]]]) -> tuple[float, int, float, list[dict]]:
+def _run_clients(
+    url: str, job_lists: list[list[tuple[int, int, str]]], client=_order_client
+) -> tuple[float, int, float, list[dict]]:
     """Start one process per client and return (floor seconds, floor transactions, order seconds, order outcomes).
 
     The same processes run both phases, so both pay the same connection and import state.
+    `client` is the function each process runs; tests pass one that fails on purpose.
     """
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
     starts = (context.Event(), context.Event())
     results = (context.Queue(), context.Queue())
     processes = [
-        context.Process(target=_order_client, args=(url, jobs, ready, starts, results), daemon=True)
-        for jobs in job_lists
+        context.Process(target=client, args=(index, url, jobs, ready, starts, results), daemon=True)
+        for index, jobs in enumerate(job_lists)
     ]
     for process in processes:
         process.start()
     # Spawned clients import the portal and connect first; the clock starts when all are ready.
-    for _ in processes:
-        try:
-            ready.get(timeout=CLIENT_TIMEOUT_SECONDS)
-        except queue.Empty:
-            break
+    _await_reports(processes, ready, time.monotonic() + CLIENT_TIMEOUT_SECONDS)
     try:
         floor_seconds, floor_outcomes = _collect(processes, results[0], starts[0])
         seconds, outcomes = _collect(processes, results[1], starts[1])
