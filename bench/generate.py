@@ -247,10 +247,15 @@ def generate_large(writer: BulkWriter, rng: random.Random | None = None) -> Larg
     log.info("large: %s customers", len(customer_rows))
 
     selections = _selections(rng)
+    # The rows carry the product names that the database's triggers would otherwise look up.
     writer.insert(
         "assortment_items",
-        ("customer_id", "product_id"),
-        ((customer_id, product_id) for customer_id, chosen in enumerate(selections, start=1) for product_id in chosen),
+        ("customer_id", "product_id", "product_name"),
+        (
+            (customer_id, product_id, products[product_id][3])
+            for customer_id, chosen in enumerate(selections, start=1)
+            for product_id in chosen
+        ),
     )
     log.info("large: %s assortment rows", CUSTOMERS * SELECTION_SIZE)
     writer.insert(

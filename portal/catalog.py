@@ -131,27 +131,24 @@ def visibility_condition(
     customer_id: int | BindParameter[int],
     *,
     use_active_index: bool = True,
-    selection_first: bool = False,
 ) -> ColumnElement[bool]:
     """Build visibility_filter's condition from its parts.
 
     A bound parameter for the customer id lets a statement built once serve every customer
-    with this assortment mode. With selection_first (SQLite, with use_active_index false)
-    the selection is written as an id list from assortment_items, so SQLite reads the
-    customer's selection first and looks each product up by primary key.
+    with this assortment mode.
     """
-    active = Product.active if use_active_index else literal_column("+products.active", Boolean)
-    condition = active.is_(True)
+    condition = _active_condition(use_active_index)
     if mode is AssortmentMode.SELECTION:
-        if selection_first:
-            selected_ids = select(AssortmentItem.product_id).where(AssortmentItem.customer_id == customer_id)
-            in_selection = Product.id.in_(selected_ids)
-        else:
-            in_selection = exists().where(
-                AssortmentItem.customer_id == customer_id, AssortmentItem.product_id == Product.id
-            )
+        in_selection = exists().where(
+            AssortmentItem.customer_id == customer_id, AssortmentItem.product_id == Product.id
+        )
         condition = and_(condition, in_selection)
     return condition
+
+
+def _active_condition(use_active_index: bool) -> ColumnElement[bool]:
+    active = Product.active if use_active_index else literal_column("+products.active", Boolean)
+    return active.is_(True)
 
 
 @dataclass(frozen=True)
@@ -231,8 +228,6 @@ class _SearchFilter:
     condition: ColumnElement[bool]
     # True when the condition is a list of at most FTS_ID_LIST_LIMIT product ids.
     by_id_list: bool
-    # True when the page statement should read the customer's selection first (SQLite).
-    selection_first: bool = False
 
 
 _FTS_IDS = text("SELECT rowid FROM products_fts WHERE products_fts MATCH :match LIMIT :limit")
@@ -259,7 +254,6 @@ def _search_filter(session: Session, query: str, mode: AssortmentMode | None = N
     indexed = [word for word in words if len(word) >= MIN_INDEXED_TERM_LENGTH]
     conditions: list[ColumnElement[bool]] = []
     by_id_list = False
-    selection_first = False
 
     if indexed and session.get_bind().dialect.name == "sqlite":
         # Each word as an FTS5 string: a double quote inside is escaped by doubling it.
@@ -271,10 +265,10 @@ def _search_filter(session: Session, query: str, mode: AssortmentMode | None = N
             by_id_list = True
             remaining = [word for word in words if word not in indexed]
         elif mode is AssortmentMode.SELECTION:
-            # Collecting thousands of matches from the index costs more than testing each
-            # product of the customer's selection. Both sides are normalized, so instr finds
-            # what the trigram index finds. It ran faster than LIKE on the large benchmark tier.
-            selection_first = True
+            # Collecting thousands of matches from the index costs more than testing the
+            # customer's selection in name order until a page is full. Both sides are
+            # normalized, so instr finds what the trigram index finds. It ran faster than LIKE on the
+            # large benchmark tier.
             conditions.extend(func.instr(Product.search_text, word) > 0 for word in words)
             remaining = []
         else:
@@ -285,7 +279,7 @@ def _search_filter(session: Session, query: str, mode: AssortmentMode | None = N
         remaining = words
     for word in remaining:
         conditions.append(Product.search_text.like(f"%{_escape_like(word)}%", escape="\\"))
-    return _SearchFilter(and_(*conditions), by_id_list, selection_first)
+    return _SearchFilter(and_(*conditions), by_id_list)
 
 
 def search_condition(session: Session, query: str) -> ColumnElement[bool] | None:
@@ -332,26 +326,40 @@ _TIER_PRICE = (
 )
 
 
+_assortment_items = AssortmentItem.__table__
+
+
 @functools.lru_cache(maxsize=64)
 def _page_statement(
     mode: AssortmentMode,
     with_tier_price: bool,
     use_active_index: bool,
-    selection_first: bool,
+    selection_in_name_order: bool,
     with_cursor: bool,
     limit: int,
 ) -> Select:
-    """Build the catalogue page's statement without its search condition; its parameters are bound at run time."""
+    """Build the catalogue page's statement without its search condition; its parameters are bound at run time.
+
+    With selection_in_name_order the statement reads the customer's selection from
+    ix_assortment_items_customer_name, which lists it in catalogue order, and looks each
+    product up by primary key, so it stops as soon as the page is full.
+    """
     columns = [*_PAGE_COLUMNS, _TIER_PRICE] if with_tier_price else _PAGE_COLUMNS
-    visible = visibility_condition(
-        mode, bindparam("customer_id"), use_active_index=use_active_index, selection_first=selection_first
-    )
-    statement = select(*columns).where(visible)
-    if with_cursor:
-        statement = statement.where(
-            tuple_(_products.c.name, _products.c.id) > tuple_(bindparam("after_name"), bindparam("after_id"))
+    if selection_in_name_order:
+        statement = (
+            select(*columns)
+            .select_from(_assortment_items.join(_products, _products.c.id == _assortment_items.c.product_id))
+            .where(_assortment_items.c.customer_id == bindparam("customer_id"), _active_condition(use_active_index))
         )
-    return statement.order_by(_products.c.name, _products.c.id).limit(limit)
+        order = (_assortment_items.c.product_name, _assortment_items.c.product_id)
+    else:
+        statement = select(*columns).where(
+            visibility_condition(mode, bindparam("customer_id"), use_active_index=use_active_index)
+        )
+        order = (_products.c.name, _products.c.id)
+    if with_cursor:
+        statement = statement.where(tuple_(*order) > tuple_(bindparam("after_name"), bindparam("after_id")))
+    return statement.order_by(*order).limit(limit)
 
 
 def _page_rows(context: CustomerContext, rows: Sequence[Row]) -> list[ProductRow]:
@@ -425,13 +433,21 @@ def search_products(
     # more than the query. The flush keeps what an ORM query would see after autoflush.
     session.flush()
     found = _search_filter(session, query, context.assortment_mode)
-    # A short id list, or the customer's selection, is cheapest by primary key. With the
-    # active index SQLite would walk every product in name order and test each.
-    selection_first = found is not None and found.selection_first
-    use_active_index = found is None or not (found.by_id_list or selection_first)
+    by_id_list = found is not None and found.by_id_list
+    # A short id list is cheapest by primary key, and otherwise a selection is read in name
+    # order from its own index. With the active index SQLite would walk every product in
+    # name order and test each.
+    selection_in_name_order = context.assortment_mode is AssortmentMode.SELECTION and not by_id_list
+    on_sqlite = session.get_bind().dialect.name == "sqlite"
+    use_active_index = not (on_sqlite and (by_id_list or selection_in_name_order))
     with_tier_price = context.price_list_id is not None
     statement = _page_statement(
-        context.assortment_mode, with_tier_price, use_active_index, selection_first, after is not None, page_size + 1
+        context.assortment_mode,
+        with_tier_price,
+        use_active_index,
+        selection_in_name_order,
+        after is not None,
+        page_size + 1,
     )
     if found is not None:
         statement = statement.where(found.condition)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.models import Order, OrderLine, Product
+from portal.models import AssortmentItem, Order, OrderLine, Product
 from portal.ordering import OPEN_STATUSES
 from portal.pricing import compute_totals, line_total
 
@@ -125,13 +125,36 @@ def _order_total_violations(session: Session) -> list[Violation]:
     return violations
 
 
+def _assortment_name_violations(session: Session) -> list[Violation]:
+    rows = session.execute(
+        select(AssortmentItem.customer_id, Product.sku, AssortmentItem.product_name, Product.name)
+        .join(Product, Product.id == AssortmentItem.product_id)
+        .where(AssortmentItem.product_name.is_distinct_from(Product.name))
+    )
+    return [
+        Violation(
+            "assortment_name_differs",
+            f"customer {customer_id} product {sku}",
+            f"selection lists it as {copied!r}, the product is named {name!r}",
+        )
+        for customer_id, sku, copied, name in rows
+    ]
+
+
 def check_invariants(session: Session) -> list[Violation]:
-    """Return every violation of the stock and order invariants; an empty list means sound.
+    """Return every violation of the stock, order and selection invariants; an empty list means sound.
 
     - per product: 0 <= allocated <= on hand, and allocated equals the sum of its open
       order lines' allocated units; closed orders hold no allocation;
     - per line: allocated + delivered + cancelled <= quantity, and the line total is
       the uncancelled quantity times the unit price, rounded half up to cents;
-    - per order: the totals equal those computed from its lines, and none is negative.
+    - per order: the totals equal those computed from its lines, and none is negative;
+    - per selection item: the copy of the product's name that orders the selection equals
+      the product's name.
     """
-    return _stock_violations(session) + _line_violations(session) + _order_total_violations(session)
+    return (
+        _stock_violations(session)
+        + _line_violations(session)
+        + _order_total_violations(session)
+        + _assortment_name_violations(session)
+    )

@@ -263,6 +263,12 @@ class AssortmentItem(Base):
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True, index=True)
+    # A copy of the product's name, which database triggers write on every insert and
+    # rename, so one index lists a customer's selection in catalogue order. A value that
+    # differs from the product's name is replaced, so code need not set it.
+    product_name: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (Index("ix_assortment_items_customer_name", "customer_id", "product_name", "product_id"),)
 
 
 class PriceListItem(Base):

@@ -1,12 +1,12 @@
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from portal import catalog
 from portal.catalog import load_customer_context, product_search_text, search_products
 from portal.errors import NotFound
-from portal.models import AssortmentMode, Product
+from portal.models import Product
 from tests.factories import make_customer, make_price_list, make_product, select_products
 
 
@@ -253,17 +253,51 @@ def test_search_plan_follows_id_list_limit(database, searchable, monkeypatch):
     assert short.by_id_list is False
 
 
-def test_common_search_reads_selection_first(database, searchable, monkeypatch):
-    monkeypatch.setattr(catalog, "FTS_ID_LIST_LIMIT", 11)
-    with database.read() as session:
-        selection_common = catalog._search_filter(session, "widget", AssortmentMode.SELECTION)
-        selection_rare = catalog._search_filter(session, "sprocket", AssortmentMode.SELECTION)
-        all_common = catalog._search_filter(session, "widget", AssortmentMode.ALL)
+@pytest.mark.parametrize("query", ["", "widget"])
+def test_selection_page_walks_name_index(database, searchable, monkeypatch, query):
+    if not database.is_sqlite:
+        pytest.skip("the plan is SQLite's; PostgreSQL picks its own from its statistics")
+    monkeypatch.setattr(catalog, "FTS_ID_LIST_LIMIT", 2)
+    statements = []
 
-    # Only SQLite chooses its plan from the count of matches.
-    assert selection_common.selection_first is database.is_sqlite
-    assert selection_rare.selection_first is False
-    assert all_common.selection_first is False
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", capture)
+    try:
+        with database.read() as session:
+            search_products(session, load_customer_context(session, searchable["selection"]), query)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", capture)
+    page_sql, parameters = statements[-1]
+    with database.engine.connect() as connection:
+        plan = " | ".join(row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + page_sql, parameters))
+
+    # The selection is read in name order from its index, so no sort is needed to fill a page.
+    assert "ix_assortment_items_customer_name" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+def test_selection_page_follows_renamed_product(database):
+    with database.write() as session:
+        products = [
+            make_product(session, sku=f"R{index}", name=name) for index, name in enumerate(["Bolt", "Nut", "Zip"])
+        ]
+        customer = make_customer(session, selection=True)
+        select_products(session, customer, *products)
+        customer_id = customer.id
+    with database.write() as session:
+        session.execute(update(Product).where(Product.sku == "R2").values(name="Anchor"))
+
+    with database.read() as session:
+        context = load_customer_context(session, customer_id)
+        browsed = search_products(session, context)
+        first_page = search_products(session, context, page_size=1)
+        second_page = search_products(session, context, after=first_page.next_cursor, page_size=1)
+
+    assert _skus(browsed) == ["R2", "R0", "R1"]
+    assert _skus(first_page) == ["R2"]
+    assert _skus(second_page) == ["R0"]
 
 
 def test_search_across_real_id_list_limit(database):
