@@ -267,8 +267,8 @@ def _search_filter(session: Session, query: str, mode: AssortmentMode | None = N
         elif mode is AssortmentMode.SELECTION:
             # Collecting thousands of matches from the index costs more than testing the
             # customer's selection in name order until a page is full. Both sides are
-            # normalized, so instr finds what the trigram index finds. It ran faster than LIKE on the
-            # large benchmark tier.
+            # normalized, so instr finds what the trigram index finds. It ran faster than
+            # LIKE on the large benchmark tier.
             conditions.extend(func.instr(Product.search_text, word) > 0 for word in words)
             remaining = []
         else:
