@@ -60,7 +60,7 @@ def _check(arguments: argparse.Namespace) -> int:  # noqa: ARG001
     if violations:
         print(f"{len(violations)} violations found.")
         return 1
-    print("All stock and order invariants hold.")
+    print("All stock, order and selection invariants hold.")
     return 0
 
 
@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m portal", description="Operator commands of the customer portal.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=_migrate)
-    commands.add_parser("check", help="check the stock and order invariants; exit 1 on any violation").set_defaults(
-        handler=_check
-    )
+    commands.add_parser(
+        "check", help="check the stock, order and selection invariants; exit 1 on any violation"
+    ).set_defaults(handler=_check)
     backup = commands.add_parser("backup", help="write an online backup of the SQLite database to FILE")
     backup.add_argument("file", help="path of the backup file to create")
     backup.set_defaults(handler=_backup)
