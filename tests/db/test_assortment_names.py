@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
 from sqlalchemy import insert, select, text, update
 
 from portal.integrity import check_invariants
@@ -95,3 +99,51 @@ def test_check_reports_stale_name(database):
         f"assortment_name_differs: customer {customer_id} product HB8: "
         "selection lists it as 'Hex bolt', the product is named 'Hex bolt M8'"
     ]
+
+
+def _renamed_while_selected(database, *, rename_first: bool) -> str | None:
+    """Rename a product and select it in two overlapping transactions; return the copied name."""
+    with database.write() as session:
+        product_id = make_product(session, name="Hex bolt").id
+        customer_id = make_customer(session, selection=True).id
+
+    def rename(session) -> None:
+        session.execute(update(Product).where(Product.id == product_id).values(name="Hex bolt M8"))
+
+    def select_product(session) -> None:
+        session.execute(insert(AssortmentItem).values(customer_id=customer_id, product_id=product_id))
+
+    first, second = (rename, select_product) if rename_first else (select_product, rename)
+    first_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run_first() -> None:
+        try:
+            with database.write() as session:
+                first(session)
+                first_done.set()
+                # Long enough for the second transaction to reach the product's row. NOTE: where
+                # it takes longer, the two do not overlap and the test passes without the race.
+                time.sleep(0.5)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            first_done.set()
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    first_done.wait(10)
+    with database.write() as session:
+        second(session)
+    thread.join(10)
+
+    assert errors == []
+    return _copied_names(database)[(customer_id, product_id)]
+
+
+@pytest.mark.parametrize("rename_first", [True, False])
+def test_concurrent_rename_and_select(database, rename_first):
+    if database.is_sqlite:
+        pytest.skip("SQLite runs one write transaction at a time")
+
+    assert _renamed_while_selected(database, rename_first=rename_first) == "Hex bolt M8"
