@@ -252,7 +252,7 @@ def _run_clients(
     """Start one process per client and return (floor seconds, floor transactions, order seconds, order outcomes).
 
     The same processes run both phases, so both pay the same connection and import state.
-    `client` is the function each process runs; tests pass one that fails on purpose.
+    `client` is the function each process runs. Tests pass one that fails on purpose.
     """
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
