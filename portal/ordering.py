@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, insert, literal, select, tuple_, update
+from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
@@ -158,16 +158,6 @@ def _cart_lines_statement(mode: AssortmentMode) -> Select:
 
 
 _CART_LINES = {mode: _cart_lines_statement(mode) for mode in AssortmentMode}
-# Locks in id order, so two orders with overlapping products cannot deadlock. The race
-# tests fail without this lock. FOR NO KEY UPDATE, because inserting order lines takes KEY
-# SHARE locks on the products they reference, and plain FOR UPDATE would wait for those.
-_LOCK_PRODUCTS = (
-    select(_products.c.id, _products.c.on_hand, _products.c.allocated)
-    .where(_products.c.id.in_(bindparam("product_ids", expanding=True)))
-    .order_by(_products.c.id)
-    .with_for_update(key_share=True)
-)
-
 _INSERT_ORDER = insert(_orders).returning(_orders.c.id)
 _SET_ORDER_NUMBER = update(_orders).where(_orders.c.id == bindparam("order_id")).values(number=bindparam("number"))
 _INSERT_ORDER_LINES = insert(_order_lines)
@@ -178,9 +168,19 @@ _ALLOCATE_FREE_STOCK = (
     .where(_products.c.id == bindparam("locked_id"), _products.c.on_hand - _products.c.allocated >= bindparam("take"))
     .values(allocated=_products.c.allocated + bindparam("take"))
 )
+_ALLOCATION_MOVEMENT_COLUMNS = [
+    "product_id",
+    "kind",
+    "on_hand_change",
+    "allocated_change",
+    "order_line_id",
+    "reference",
+    "user_id",
+    "created_at",
+]
 # One movement per new line that was allocated units, in product id order.
 _INSERT_ALLOCATION_MOVEMENTS = insert(_movements).from_select(
-    ["product_id", "kind", "on_hand_change", "allocated_change", "order_line_id", "reference", "user_id", "created_at"],
+    _ALLOCATION_MOVEMENT_COLUMNS,
     select(
         _order_lines.c.product_id,
         literal(MovementKind.ALLOCATION, _movements.c.kind.type),
@@ -194,6 +194,79 @@ _INSERT_ALLOCATION_MOVEMENTS = insert(_movements).from_select(
     .where(_order_lines.c.order_id == bindparam("order_id"), _order_lines.c.allocated > 0)
     .order_by(_order_lines.c.product_id),
 )
+
+
+def _allocation_statement() -> Select:
+    """Build PostgreSQL's allocation of a new order's lines: lock, allocate and record in one statement.
+
+    The products are locked in id order, so two orders with overlapping products cannot
+    deadlock, and the race tests fail without the lock. FOR NO KEY UPDATE, because the
+    order lines' foreign keys take KEY SHARE locks on their products. A row that changed
+    after the statement began is read again once its lock is granted. The update of
+    products is guarded as on SQLite. No parameter is named after a column, because an
+    UPDATE would set that column to it.
+    """
+    new_lines = select(_order_lines.c.product_id).where(_order_lines.c.order_id == bindparam("new_order_id"))
+    locked = (
+        select(_products.c.id, (_products.c.on_hand - _products.c.allocated).label("free"))
+        .where(_products.c.id.in_(new_lines))
+        .order_by(_products.c.id)
+        .with_for_update(key_share=True)
+        .cte("locked")
+    )
+    takes = (
+        select(
+            _order_lines.c.id.label("line_id"),
+            _order_lines.c.product_id,
+            func.least(_order_lines.c.quantity, locked.c.free).label("units"),
+        )
+        .join(locked, locked.c.id == _order_lines.c.product_id)
+        .where(_order_lines.c.order_id == bindparam("new_order_id"), locked.c.free > 0)
+        .cte("takes")
+    )
+    products = (
+        update(_products)
+        .where(_products.c.id == takes.c.product_id, _products.c.on_hand - _products.c.allocated >= takes.c.units)
+        .values(allocated=_products.c.allocated + takes.c.units)
+        .returning(_products.c.id)
+        .cte("allocated_products")
+    )
+    lines = (
+        update(_order_lines)
+        .where(_order_lines.c.id == takes.c.line_id)
+        .values(allocated=takes.c.units)
+        .returning(_order_lines.c.id)
+        .cte("allocated_lines")
+    )
+    movements = (
+        insert(_movements)
+        .from_select(
+            _ALLOCATION_MOVEMENT_COLUMNS,
+            select(
+                takes.c.product_id,
+                literal(MovementKind.ALLOCATION, _movements.c.kind.type),
+                literal(0),
+                takes.c.units,
+                takes.c.line_id,
+                literal(""),
+                bindparam("placing_user_id", type_=_movements.c.user_id.type),
+                bindparam("placed_at", type_=_movements.c.created_at.type),
+            ).order_by(takes.c.product_id),
+        )
+        .returning(_movements.c.id)
+        .cte("allocation_movements")
+    )
+    # The counts tell a line that got no units (not in `takes`) from a guard that failed.
+    return select(
+        *(
+            select(func.count()).select_from(part).scalar_subquery().label(name)
+            for part, name in ((takes, "wanted"), (products, "products"), (lines, "lines"), (movements, "movements"))
+        )
+    )
+
+
+_ALLOCATE_IN_ONE_STATEMENT = _allocation_statement()
+
 _EMPTY_CART = delete(_cart_lines).where(_cart_lines.c.cart_id == bindparam("cart_id"))
 _RESET_CART = (
     update(_carts)
@@ -229,8 +302,8 @@ def _priced_lines(connection: Connection, context: CustomerContext, cart_id: int
     """Return the cart's lines priced for the customer, with their products' free stock, in cart line order.
 
     Nothing is locked here. On SQLite the write transaction excludes every other writer,
-    so the free stock read is current. On PostgreSQL, _with_locked_stock reads it again
-    under the products' row locks.
+    so the free stock read is current. On PostgreSQL it is not used: the allocation
+    statement reads the stock again under the products' row locks.
     """
     rows = connection.execute(
         _CART_LINES[context.assortment_mode], {"cart_id": cart_id, "customer_id": context.customer_id}
@@ -258,19 +331,6 @@ def _priced_lines(connection: Connection, context: CustomerContext, cart_id: int
             )
         )
     return lines
-
-
-def _with_locked_stock(connection: Connection, lines: list[_DraftLine]) -> list[_DraftLine]:
-    """Lock the lines' products on PostgreSQL and return the lines with their current free stock.
-
-    Call it as late in the transaction as possible: other orders for the same products
-    wait from here until the commit.
-    """
-    if connection.dialect.name != "postgresql" or not lines:
-        return lines
-    rows = connection.execute(_LOCK_PRODUCTS, {"product_ids": [line.product_id for line in lines]})
-    free = {product_id: on_hand - allocated for product_id, on_hand, allocated in rows}
-    return [replace(line, free_stock=free[line.product_id]) for line in lines]
 
 
 def _check_order(context: CustomerContext, cart: Row, lines: list[_DraftLine]) -> None:
@@ -339,11 +399,13 @@ def _insert_order(
     return order_id, number, totals.total
 
 
-def _insert_order_lines(connection: Connection, order_id: int, lines: list[_DraftLine], now: dt.datetime) -> None:
+def _insert_order_lines(
+    connection: Connection, order_id: int, lines: list[_DraftLine], now: dt.datetime, *, allocate: bool
+) -> None:
     """Insert the order's lines with snapshots of names and prices.
 
-    Each line is allocated as much of its product's free stock as it can take, and the rest
-    is backordered.
+    With `allocate`, each line is allocated as much of its product's free stock as it can
+    take, and the rest is backordered. Without it, every line starts with nothing allocated.
     """
     connection.execute(
         _INSERT_ORDER_LINES,
@@ -357,7 +419,7 @@ def _insert_order_lines(connection: Connection, order_id: int, lines: list[_Draf
                 "unit_price": line.unit_price,
                 "vat_rate": line.vat_rate,
                 "quantity": line.quantity,
-                "allocated": line.allocatable,
+                "allocated": line.allocatable if allocate else 0,
                 "delivered": 0,
                 "cancelled": 0,
                 "line_total": line.line_total,
@@ -371,9 +433,10 @@ def _insert_order_lines(connection: Connection, order_id: int, lines: list[_Draf
 def _book_allocations(
     connection: Connection, order_id: int, lines: list[_DraftLine], user_id: int, now: dt.datetime
 ) -> None:
-    """Add the units _insert_order allocated to the order's lines to their products, with stock movements.
+    """Add the units _insert_order_lines allocated to the order's lines to their products, with stock movements.
 
-    The caller holds the products' row locks, so the free stock read with them is current.
+    Used on SQLite: its write transaction excludes every other writer, so the free stock
+    read at the start of the transaction is current.
     """
     allocations = [
         (line.product_id, line.allocatable)
@@ -390,6 +453,15 @@ def _book_allocations(
             f"guarded allocation matched {result.rowcount} of {len(allocations)} products: {allocations}"
         )
     connection.execute(_INSERT_ALLOCATION_MOVEMENTS, {"order_id": order_id, "user_id": user_id, "now": now})
+
+
+def _allocate_locked(connection: Connection, order_id: int, user_id: int, now: dt.datetime) -> None:
+    """Allocate free stock to the new order's lines on PostgreSQL, with stock movements, in one statement."""
+    counts = connection.execute(
+        _ALLOCATE_IN_ONE_STATEMENT, {"new_order_id": order_id, "placing_user_id": user_id, "placed_at": now}
+    ).one()
+    if not counts.wanted == counts.products == counts.lines == counts.movements:
+        raise RuntimeError(f"guarded allocation for order {order_id} did not match every line: {counts}")
 
 
 def _reset_cart(session: Session, connection: Connection, cart_id: int, now: dt.datetime) -> None:
@@ -437,11 +509,14 @@ def place_order(
 
     order_id, number, total = _insert_order(connection, context, user_id, checkout_token, source, cart, lines, now)
     _reset_cart(session, connection, cart.id, now)
-    # Everything that does not depend on stock is written above, so other orders for the
-    # same products wait at these row locks only for the steps below and the commit.
-    lines = _with_locked_stock(connection, lines)
-    _insert_order_lines(connection, order_id, lines, now)
-    _book_allocations(connection, order_id, lines, user_id, now)
+    if connection.dialect.name == "postgresql":
+        # Everything that does not depend on stock is written first, so other orders for the
+        # same products wait at the row locks only for one statement and the commit.
+        _insert_order_lines(connection, order_id, lines, now, allocate=False)
+        _allocate_locked(connection, order_id, user_id, now)
+    else:
+        _insert_order_lines(connection, order_id, lines, now, allocate=True)
+        _book_allocations(connection, order_id, lines, user_id, now)
     log.info(
         "Order %s: placed by user %s for customer %s, %s lines, total %s",
         number,
