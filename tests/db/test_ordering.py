@@ -152,6 +152,34 @@ def test_failed_check_changes_nothing(database, shop):
         assert len(cart.view_cart(session, _context(database, shop), shop["user"]).lines) == 1
 
 
+def test_allocation_mismatch_rolls_back(database, shop):
+    # On PostgreSQL one statement allocates and returns counts. A trigger that skips the
+    # update of order lines makes them differ, and then nothing of the order may be saved.
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    token = _fill_cart(database, shop, [("plenty", 2)])
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE FUNCTION skip_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$"
+        )
+        connection.exec_driver_sql(
+            "CREATE TRIGGER skip_line_update BEFORE UPDATE ON order_lines FOR EACH ROW EXECUTE FUNCTION skip_update()"
+        )
+    try:
+        with pytest.raises(RuntimeError, match="did not match every line"):
+            _place(database, shop, token)
+    finally:
+        with database.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TRIGGER skip_line_update ON order_lines")
+            connection.exec_driver_sql("DROP FUNCTION skip_update()")
+
+    with database.read() as session:
+        assert session.scalar(select(func.count(Order.id))) == 0
+        assert session.get(Product, shop["plenty"]).allocated == 0
+        assert session.scalar(select(func.count(StockMovement.id))) == 0
+        assert len(cart.view_cart(session, _context(database, shop), shop["user"]).lines) == 1
+
+
 def test_product_leaving_assortment_is_left_out(database, shop):
     token = _fill_cart(database, shop, [("plenty", 1), ("none", 1)])
     with database.write() as session:
