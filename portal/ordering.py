@@ -8,7 +8,20 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
@@ -178,18 +191,35 @@ _ALLOCATION_MOVEMENT_COLUMNS = [
     "user_id",
     "created_at",
 ]
+
+
+def _allocation_movement_values(
+    product_id: ColumnElement[int],
+    units: ColumnElement[int],
+    line_id: ColumnElement[int],
+    user_parameter: str,
+    now_parameter: str,
+) -> list[ColumnElement]:
+    """Return the values of an allocation movement, in _ALLOCATION_MOVEMENT_COLUMNS order, for a SELECT."""
+    return [
+        product_id,
+        literal(MovementKind.ALLOCATION, _movements.c.kind.type),
+        literal(0),
+        units,
+        line_id,
+        literal(""),
+        bindparam(user_parameter, type_=_movements.c.user_id.type),
+        bindparam(now_parameter, type_=_movements.c.created_at.type),
+    ]
+
+
 # One movement per new line that was allocated units, in product id order.
 _INSERT_ALLOCATION_MOVEMENTS = insert(_movements).from_select(
     _ALLOCATION_MOVEMENT_COLUMNS,
     select(
-        _order_lines.c.product_id,
-        literal(MovementKind.ALLOCATION, _movements.c.kind.type),
-        literal(0),
-        _order_lines.c.allocated,
-        _order_lines.c.id,
-        literal(""),
-        bindparam("user_id", type_=_movements.c.user_id.type),
-        bindparam("now", type_=_movements.c.created_at.type),
+        *_allocation_movement_values(
+            _order_lines.c.product_id, _order_lines.c.allocated, _order_lines.c.id, "user_id", "now"
+        )
     )
     .where(_order_lines.c.order_id == bindparam("order_id"), _order_lines.c.allocated > 0)
     .order_by(_order_lines.c.product_id),
@@ -243,14 +273,9 @@ def _allocation_statement() -> Select:
         .from_select(
             _ALLOCATION_MOVEMENT_COLUMNS,
             select(
-                takes.c.product_id,
-                literal(MovementKind.ALLOCATION, _movements.c.kind.type),
-                literal(0),
-                takes.c.units,
-                takes.c.line_id,
-                literal(""),
-                bindparam("placing_user_id", type_=_movements.c.user_id.type),
-                bindparam("placed_at", type_=_movements.c.created_at.type),
+                *_allocation_movement_values(
+                    takes.c.product_id, takes.c.units, takes.c.line_id, "placing_user_id", "placed_at"
+                )
             ).order_by(takes.c.product_id),
         )
         .returning(_movements.c.id)
