@@ -229,12 +229,12 @@ _INSERT_ALLOCATION_MOVEMENTS = insert(_movements).from_select(
 def _allocation_statement() -> Select:
     """Build PostgreSQL's allocation of a new order's lines: lock, allocate and record in one statement.
 
-    The products are locked in id order, so two orders with overlapping products cannot
-    deadlock, and the race tests fail without the lock. FOR NO KEY UPDATE, because the
-    order lines' foreign keys take KEY SHARE locks on their products. A row that changed
-    after the statement began is read again once its lock is granted. The update of
-    products is guarded as on SQLite. No parameter is named after a column, because an
-    UPDATE would set that column to it.
+    The products are locked in id order, so two orders with overlapping products do not
+    deadlock. test_races.py fails without the lock (oversold units, deadlocks). FOR NO KEY
+    UPDATE, because the order lines' foreign keys take KEY SHARE locks on their products.
+    A row that changed after the statement began is read again once its lock is granted.
+    The update of products is guarded as on SQLite. No parameter is named after a column,
+    because an UPDATE would set that column to it.
     """
     new_lines = select(_order_lines.c.product_id).where(_order_lines.c.order_id == bindparam("new_order_id"))
     locked = (
@@ -327,8 +327,8 @@ def _priced_lines(connection: Connection, context: CustomerContext, cart_id: int
     """Return the cart's lines priced for the customer, with their products' free stock, in cart line order.
 
     Nothing is locked here. On SQLite the write transaction excludes every other writer,
-    so the free stock read is current. On PostgreSQL it is not used: the allocation
-    statement reads the stock again under the products' row locks.
+    so the free stock read is current. PostgreSQL ignores this free stock, because the
+    allocation statement reads it again under the products' row locks.
     """
     rows = connection.execute(
         _CART_LINES[context.assortment_mode], {"cart_id": cart_id, "customer_id": context.customer_id}
