@@ -63,9 +63,13 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def begin(connection):
         if connection.get_execution_options().get(WRITE_OPTION):
+            # Through SQLAlchemy, so that "database is locked" arrives as an error that
+            # Database.transaction retries.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            connection.exec_driver_sql("BEGIN")
+            # A deferred BEGIN takes no lock, so it never waits for one. Sent to the driver
+            # directly, it skips SQLAlchemy's statement machinery in every read session.
+            connection.connection.driver_connection.execute("BEGIN")
 
 
 def _without_nul(value: object) -> object:
