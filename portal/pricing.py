@@ -44,6 +44,11 @@ def customer_unit_price(
         if best_minimum < tier.min_quantity <= quantity:
             price = tier.unit_price
             best_minimum = tier.min_quantity
+    return discounted_unit_price(price, discount_percent)
+
+
+def discounted_unit_price(price: Decimal, discount_percent: Decimal) -> Decimal:
+    """Take the customer's discount off a list or tier price and round it as customer_unit_price does."""
     if discount_percent:
         price = price * (HUNDRED - discount_percent) / HUNDRED
     return price.quantize(UNIT_PRICE_STEP, rounding=ROUND_HALF_UP)
