@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
 import unicodedata
@@ -234,11 +235,67 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+class _SearchIndex(enum.Enum):
+    """The index that a search condition finds products with, before its LIKE or instr words narrow them."""
+
+    NONE = "none"  # LIKE words alone (the trigram index on PostgreSQL)
+    ID_LIST = "id_list"  # a list of the ids that FTS5 matched (SQLite)
+    FTS_QUERY = "fts_query"  # an FTS5 subquery (SQLite)
+    INSTR = "instr"  # instr on each word, with no index (SQLite)
+
+
 @dataclass(frozen=True)
 class _SearchFilter:
-    condition: ColumnElement[bool]
-    # True when the condition is a list of at most FTS_ID_LIST_LIMIT product ids.
-    by_id_list: bool
+    """A search condition as a shape, whose statement is built once, and the values for its parameters."""
+
+    index: _SearchIndex
+    word_count: int
+    parameters: dict[str, object]
+
+    @property
+    def by_id_list(self) -> bool:
+        """True when the condition is a list of at most FTS_ID_LIST_LIMIT product ids."""
+        return self.index is _SearchIndex.ID_LIST
+
+    @property
+    def condition(self) -> ColumnElement[bool]:
+        """The condition with its values bound, for a statement that is built per call."""
+        return _build_search_clause(self.index, self.word_count, self.parameters)
+
+
+@functools.lru_cache(maxsize=256)
+def _search_clause(index: _SearchIndex, word_count: int) -> ColumnElement[bool]:
+    """Build a search condition whose ids, FTS5 query and words are parameters named search_*.
+
+    A catalogue page built from it is the same statement object for every query of its
+    shape, so SQLAlchemy finds its compiled form without walking the statement again.
+    """
+    return _build_search_clause(index, word_count, None)
+
+
+def _build_search_clause(index: _SearchIndex, word_count: int, values: dict[str, object] | None) -> ColumnElement[bool]:
+    """Build a search condition of the shape, with its values bound when `values` is given."""
+
+    def parameter(name: str, expanding: bool = False) -> BindParameter:
+        if values is None:
+            return bindparam(name, expanding=expanding)
+        return bindparam(name, values[name], expanding=expanding, unique=True)
+
+    conditions: list[ColumnElement[bool]] = []
+    if index is _SearchIndex.ID_LIST:
+        # One expanding parameter: coercing each id into its own literal cost more than the query.
+        conditions.append(Product.id.in_(parameter("search_ids", expanding=True)))
+    elif index is _SearchIndex.FTS_QUERY:
+        match = text("products_fts MATCH :search_match")
+        if values is not None:
+            match = match.bindparams(search_match=values["search_match"])
+        conditions.append(Product.id.in_(select(text("rowid")).select_from(text("products_fts")).where(match)))
+    words = [parameter(f"search_word_{number}") for number in range(word_count)]
+    if index is _SearchIndex.INSTR:
+        conditions.extend(func.instr(Product.search_text, word) > 0 for word in words)
+    else:
+        conditions.extend(Product.search_text.like(word, escape="\\") for word in words)
+    return and_(*conditions)
 
 
 _FTS_IDS = text("SELECT rowid FROM products_fts WHERE products_fts MATCH :match LIMIT :limit")
@@ -253,8 +310,12 @@ def _fts_ids(session: Session, match: str) -> list[int] | None:
     return list(ids) if len(ids) <= FTS_ID_LIST_LIMIT else None
 
 
+def _like_parameters(words: list[str]) -> dict[str, object]:
+    return {f"search_word_{number}": f"%{_escape_like(word)}%" for number, word in enumerate(words)}
+
+
 def _search_filter(session: Session, query: str, mode: AssortmentMode | None = None) -> _SearchFilter | None:
-    """Build the search condition, and the plan it is for, from a customer's query.
+    """Choose the search condition's shape, and the plan it is for, from a customer's query.
 
     `mode` is the assortment mode of the customer searching, or None for a search that is
     not limited to one customer's catalogue.
@@ -263,34 +324,23 @@ def _search_filter(session: Session, query: str, mode: AssortmentMode | None = N
     if not words:
         return None
     indexed = [word for word in words if len(word) >= MIN_INDEXED_TERM_LENGTH]
-    conditions: list[ColumnElement[bool]] = []
-    by_id_list = False
+    if not indexed or session.get_bind().dialect.name != "sqlite":
+        return _SearchFilter(_SearchIndex.NONE, len(words), _like_parameters(words))
 
-    if indexed and session.get_bind().dialect.name == "sqlite":
-        # Each word as an FTS5 string: a double quote inside is escaped by doubling it.
-        match = " AND ".join('"' + word.replace('"', '""') + '"' for word in indexed)
-        ids = _fts_ids(session, match)
-        if ids is not None:
-            # One expanding parameter: coercing each id into its own literal cost more than the query.
-            conditions.append(Product.id.in_(bindparam("fts_ids", ids, expanding=True, unique=True)))
-            by_id_list = True
-            remaining = [word for word in words if word not in indexed]
-        elif mode is AssortmentMode.SELECTION:
-            # Collecting thousands of matches from the index costs more than testing the
-            # customer's selection in name order until a page is full. Both sides are
-            # normalized, so instr finds what the trigram index finds. It ran faster than
-            # LIKE on the large benchmark tier.
-            conditions.extend(func.instr(Product.search_text, word) > 0 for word in words)
-            remaining = []
-        else:
-            fts_ids = select(text("rowid")).select_from(text("products_fts")).where(text("products_fts MATCH :match"))
-            conditions.append(Product.id.in_(fts_ids.params(match=match)))
-            remaining = [word for word in words if word not in indexed]
-    else:
-        remaining = words
-    for word in remaining:
-        conditions.append(Product.search_text.like(f"%{_escape_like(word)}%", escape="\\"))
-    return _SearchFilter(and_(*conditions), by_id_list)
+    # Each word as an FTS5 string: a double quote inside is escaped by doubling it.
+    match = " AND ".join('"' + word.replace('"', '""') + '"' for word in indexed)
+    remaining = [word for word in words if word not in indexed]
+    ids = _fts_ids(session, match)
+    if ids is not None:
+        return _SearchFilter(_SearchIndex.ID_LIST, len(remaining), {"search_ids": ids, **_like_parameters(remaining)})
+    if mode is AssortmentMode.SELECTION:
+        # Collecting thousands of matches from the index costs more than testing the
+        # customer's selection in name order until a page is full. Both sides are
+        # normalized, so instr finds what the trigram index finds. It ran faster than
+        # LIKE on the large benchmark tier.
+        parameters = {f"search_word_{number}": word for number, word in enumerate(words)}
+        return _SearchFilter(_SearchIndex.INSTR, len(words), parameters)
+    return _SearchFilter(_SearchIndex.FTS_QUERY, len(remaining), {"search_match": match, **_like_parameters(remaining)})
 
 
 def search_condition(session: Session, query: str) -> ColumnElement[bool] | None:
@@ -340,7 +390,7 @@ _TIER_PRICE = (
 _assortment_items = AssortmentItem.__table__
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def _page_statement(
     mode: AssortmentMode,
     with_tier_price: bool,
@@ -348,8 +398,11 @@ def _page_statement(
     selection_in_name_order: bool,
     with_cursor: bool,
     limit: int,
+    search: tuple[_SearchIndex, int] | None = None,
 ) -> Select:
-    """Build the catalogue page's statement without its search condition; its parameters are bound at run time.
+    """Build the catalogue page's statement; its parameters are bound at run time.
+
+    `search` is the shape of the search condition, as _SearchFilter gives it, or None.
 
     With selection_in_name_order the statement reads the customer's selection from
     ix_assortment_items_customer_name, which lists it in catalogue order, and looks each
@@ -370,6 +423,8 @@ def _page_statement(
         order = (_products.c.name, _products.c.id)
     if with_cursor:
         statement = statement.where(tuple_(*order) > tuple_(bindparam("after_name"), bindparam("after_id")))
+    if search is not None:
+        statement = statement.where(_search_clause(*search))
     return statement.order_by(*order).limit(limit)
 
 
@@ -460,10 +515,11 @@ def search_products(
         selection_in_name_order,
         after is not None,
         page_size + 1,
+        (found.index, found.word_count) if found is not None else None,
     )
-    if found is not None:
-        statement = statement.where(found.condition)
     parameters: dict[str, object] = {"customer_id": context.customer_id, "price_list_id": context.price_list_id}
+    if found is not None:
+        parameters.update(found.parameters)
     if after is not None:
         parameters["after_name"], parameters["after_id"] = after
     rows = session.connection().execute(statement, parameters).all()
