@@ -10,8 +10,9 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import NumberPattern, format_currency, format_decimal, parse_pattern
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,29 @@ def translate(language: str, key: str, **params: object) -> str:
         return text
 
 
+@cache
+def _babel_locale(language: str) -> Locale:
+    # Babel parses a locale given by name on every call, which took about a third of a
+    # format_currency call.
+    return Locale.parse(BABEL_LOCALES[language])
+
+
+@cache
+def _unit_price_pattern(language: str, decimals: int) -> NumberPattern:
+    """Return the language's currency pattern with `decimals` decimals.
+
+    Dutch puts a non-breaking space between sign and amount, English none.
+    """
+    separator = "\u00a0" if language == "nl" else ""
+    return parse_pattern(f"¤{separator}#,##0.{'0' * decimals}")
+
+
 class Formatter:
     """Formats money, numbers and times for one language and the supplier's settings."""
 
     def __init__(self, language: str, currency: str = "EUR", time_zone: str = "Europe/Amsterdam") -> None:
         self.language = language
-        self.locale = BABEL_LOCALES[language]
+        self.locale = _babel_locale(language)
         self.currency = currency
         self.zone = ZoneInfo(time_zone)
 
@@ -99,11 +117,9 @@ class Formatter:
         """Format a unit price with two decimals, or up to four where it has them."""
         exponent = amount.normalize().as_tuple().exponent
         decimals = max(2, min(4, -exponent if isinstance(exponent, int) and exponent < 0 else 0))
-        # The locale's currency pattern with the number of decimals changed: Dutch puts a
-        # non-breaking space between sign and amount, English none.
-        separator = "\u00a0" if self.language == "nl" else ""
-        pattern = f"¤{separator}#,##0.{'0' * decimals}"
-        return format_currency(amount, self.currency, format=pattern, locale=self.locale, currency_digits=False)
+        # What format_currency does with a format string, without parsing it on every call.
+        pattern = _unit_price_pattern(self.language, decimals)
+        return pattern.apply(amount, self.locale, currency=self.currency, currency_digits=False)
 
     def number(self, value: int | Decimal) -> str:
         return format_decimal(value, locale=self.locale)
