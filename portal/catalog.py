@@ -438,6 +438,7 @@ def _page_rows(context: CustomerContext, rows: Sequence[Row]) -> list[ProductRow
         id_, sku, ean, name, group, unit, list_price, vat_rate, min_quantity, multiple, on_hand, allocated, *tier = row
         price = tier[0] if tier and tier[0] is not None else list_price
         free = on_hand - allocated
+        # Positional, in ProductRow's field order: keywords took 1 us more per row.
         page.append(
             ProductRow(
                 id_,
