@@ -294,6 +294,11 @@ def login_form(database: Database, cookie_key: str, translate: Callable[[str], s
     return None
 
 
+def cookie_write_pending() -> bool:
+    """Tell whether this run writes the sign-in cookie, so the browser's report of it reruns the page."""
+    return st.session_state.get("cookie_confirmed") is False
+
+
 def confirm_cookie(cookie_key: str, user: CurrentUser) -> None:
     """Set the re-authentication cookie until the browser reports it back."""
     if st.session_state.get("cookie_confirmed"):

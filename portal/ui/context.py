@@ -17,7 +17,7 @@ from portal.i18n import LANGUAGES, Formatter, normalize_language
 from portal.settings import load_settings
 from portal.text import escape_markdown
 from portal.ui.app import get_config, get_database
-from portal.ui.auth import CurrentUser, resolve_user
+from portal.ui.auth import CurrentUser, cookie_write_pending, resolve_user
 
 REQUEST_KEY = "request"
 FLASH_KEY = "flash"
@@ -148,14 +148,24 @@ def require_customer(context: PageContext) -> CustomerContext:
 
 def flash(kind: str, text: str) -> None:
     """Keep a message to show at the top of the next run (after a callback or rerun)."""
-    st.session_state[FLASH_KEY] = (kind, text)
+    st.session_state[FLASH_KEY] = (kind, text, False)
 
 
 def show_flash() -> None:
-    message = st.session_state.pop(FLASH_KEY, None)
+    """Show the kept message, and forget it unless a rerun follows at once.
+
+    A run that writes the sign-in cookie, as after a password change, is followed by a
+    rerun when the browser reports the cookie back. The message is kept for that one rerun,
+    which would otherwise replace it before the user could read it.
+    """
+    message = st.session_state.get(FLASH_KEY)
     if message is None:
         return
-    kind, text = message
+    kind, text, kept_once = message
+    if cookie_write_pending() and not kept_once:
+        st.session_state[FLASH_KEY] = (kind, text, True)
+    else:
+        del st.session_state[FLASH_KEY]
     {"success": st.success, "warning": st.warning, "error": st.error}.get(kind, st.info)(text)
 
 

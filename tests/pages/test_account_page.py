@@ -55,3 +55,24 @@ def test_mismatched_new_passwords_rejected(shop):
     _submit(app)
 
     assert any("differ" in error.value for error in app.error)
+
+
+def test_password_changed_message_outlasts_cookie_rerun(shop):
+    changed = "Your password is changed. Your other browsers and devices are signed out."
+    app = sign_in(new_app(), shop["customer_user"])
+    open_page(app, "app_pages/account.py")
+
+    _field(app, "Current password").input(PASSWORD)
+    _field(app, "New password").input("a fresh long password")
+    _field(app, "New password again").input("a fresh long password")
+    _submit(app)
+    after_change = [message.value for message in app.success]
+    # The browser reports the new cookie back, which reruns the page once more.
+    app.run()
+    after_cookie_rerun = [message.value for message in app.success]
+    app.run()
+    later = [message.value for message in app.success]
+
+    assert after_change == [changed]
+    assert after_cookie_rerun == [changed]
+    assert later == []
