@@ -67,8 +67,8 @@ def _configure_sqlite(engine: Engine) -> None:
             # Database.transaction retries.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            # A deferred BEGIN takes no lock, so it never waits for one. Sent to the driver
-            # directly, it skips SQLAlchemy's statement machinery in every read session.
+            # A deferred BEGIN takes no lock (SQLite locks at the first read), so it cannot
+            # hit the busy timeout. Sent to the driver, it skips SQLAlchemy's execution path.
             connection.connection.driver_connection.execute("BEGIN")
 
 

@@ -14,15 +14,20 @@ def _submit(app):
     next(button for button in app.button if button.label == "Change password").click().run()
 
 
+def _change_password(app, new_password):
+    """Fill the form with the right current password and `new_password` twice, and submit it."""
+    _field(app, "Current password").input(PASSWORD)
+    _field(app, "New password").input(new_password)
+    _field(app, "New password again").input(new_password)
+    _submit(app)
+
+
 def test_password_change_keeps_this_browser_signed_in(shop, database):
     signed_in_before = dt.datetime.now(dt.UTC)
     app = sign_in(new_app(), shop["customer_user"])
     open_page(app, "app_pages/account.py")
 
-    _field(app, "Current password").input(PASSWORD)
-    _field(app, "New password").input("a fresh long password")
-    _field(app, "New password again").input("a fresh long password")
-    _submit(app)
+    _change_password(app, "a fresh long password")
     app.switch_page("app_pages/products.py").run()
 
     assert not app.exception
@@ -62,10 +67,7 @@ def test_password_changed_message_outlasts_cookie_rerun(shop):
     app = sign_in(new_app(), shop["customer_user"])
     open_page(app, "app_pages/account.py")
 
-    _field(app, "Current password").input(PASSWORD)
-    _field(app, "New password").input("a fresh long password")
-    _field(app, "New password again").input("a fresh long password")
-    _submit(app)
+    _change_password(app, "a fresh long password")
     after_change = [message.value for message in app.success]
     # The browser reports the new cookie back, which reruns the page once more.
     app.run()
